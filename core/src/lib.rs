@@ -1,0 +1,14 @@
+//! Strata's core tier: ranges replicated with Raft (openraft) over RocksDB, MVCC versions
+//! stamped by a hybrid logical clock, and the gRPC services gateways and peers talk to.
+
+pub mod gc;
+pub mod hlc;
+pub mod metrics;
+pub mod mvcc;
+pub mod node;
+pub mod raft;
+pub mod replica;
+pub mod service;
+pub mod storage;
+
+pub use node::{Node, NodeConfig, RaftTiming};

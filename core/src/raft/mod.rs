@@ -1,0 +1,7 @@
+//! openraft plumbing for one range: types, log storage, state machine, snapshots, network.
+
+pub mod log_store;
+pub mod network;
+pub mod snapshot;
+pub mod state_machine;
+pub mod types;

@@ -1,0 +1,186 @@
+//! Range snapshots as SST files.
+//!
+//! A snapshot is cut from a RocksDB snapshot taken while the state machine is paused between
+//! applies (so data and applied index agree), written with `SstFileWriter`, and installed on
+//! the receiver by deleting the range's old data and ingesting the file — no key-by-key
+//! replay. Layout: `u32 header length | postcard(SnapshotHeader) | SST file bytes`.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use openraft::{Snapshot, StorageIOError};
+use rocksdb::{IteratorMode, Options, ReadOptions, SnapshotWithThreadMode, SstFileWriter, WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+
+use super::log_store::{decode, encode};
+use super::types::{LogId, RangeDescriptor, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::mvcc;
+use crate::storage::{self, keys, Engine, CF_DATA, CF_RANGE_META};
+
+/// The latest snapshot a state machine built or installed, served to lagging followers.
+pub type CurrentSnapshot = Arc<Mutex<Option<(SnapshotMeta, Vec<u8>)>>>;
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SnapshotHeader {
+    pub applied: Option<LogId>,
+    pub membership: StoredMembership,
+    pub descriptor: RangeDescriptor,
+    pub clock_ceiling: u64,
+    pub last_commit_ts: u64,
+    pub has_data: bool,
+}
+
+/// A RocksDB snapshot that owns a handle to its database.
+struct OwnedSnapshot {
+    // Declared first so it is dropped before the database handle it borrows.
+    snapshot: SnapshotWithThreadMode<'static, DB>,
+    _db: Arc<DB>,
+}
+
+impl OwnedSnapshot {
+    fn new(db: Arc<DB>) -> Self {
+        let snapshot = db.snapshot();
+        // SAFETY: the snapshot borrows the DB behind the Arc, which this struct keeps alive
+        // for at least as long as the snapshot (field order drops the snapshot first), and the
+        // Arc's heap allocation never moves.
+        let snapshot = unsafe { std::mem::transmute::<SnapshotWithThreadMode<'_, DB>, SnapshotWithThreadMode<'static, DB>>(snapshot) };
+        Self { snapshot, _db: db }
+    }
+}
+
+pub struct Builder {
+    engine: Engine,
+    range_id: u64,
+    descriptor: RangeDescriptor,
+    snapshot: Arc<OwnedSnapshot>,
+    current: CurrentSnapshot,
+    dir: PathBuf,
+}
+
+impl Builder {
+    pub fn new(engine: Engine, range_id: u64, descriptor: RangeDescriptor, current: CurrentSnapshot, dir: PathBuf) -> Self {
+        let snapshot = Arc::new(OwnedSnapshot::new(engine.db().clone()));
+        Self { engine, range_id, descriptor, snapshot, current, dir }
+    }
+
+    pub async fn build(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let engine = self.engine.clone();
+        let snapshot = self.snapshot.clone();
+        let range_id = self.range_id;
+        let descriptor = self.descriptor.clone();
+        let dir = self.dir.clone();
+        let (header, bytes) = tokio::task::spawn_blocking(move || write_snapshot(&engine, &snapshot, range_id, descriptor, &dir))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let index = header.applied.map(|l| l.index).unwrap_or(0);
+        let meta = SnapshotMeta {
+            last_log_id: header.applied,
+            last_membership: header.membership.clone(),
+            snapshot_id: format!("{range_id}-{index}-{}", crate::hlc::wall_clock_ms()),
+        };
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some((meta.clone(), bytes.clone()));
+        Ok(Snapshot { meta, snapshot: Box::new(std::io::Cursor::new(bytes)) })
+    }
+}
+
+fn write_snapshot(
+    engine: &Engine,
+    snap: &OwnedSnapshot,
+    range_id: u64,
+    descriptor: RangeDescriptor,
+    dir: &std::path::Path,
+) -> Result<(SnapshotHeader, Vec<u8>), storage::StorageError> {
+    let meta = |name: &str| -> Result<Option<Vec<u8>>, storage::StorageError> {
+        Ok(snap.snapshot.get_cf(engine.cf(CF_RANGE_META), keys::range_record(range_id, name))?)
+    };
+    let corrupt = |e: postcard::Error| storage::StorageError::Corrupt { what: "range meta", detail: e.to_string() };
+    let applied: Option<LogId> = meta(keys::APPLIED)?.map(|r| decode::<Option<LogId>>(&r)).transpose().map_err(corrupt)?.flatten();
+    let membership: StoredMembership = meta(keys::MEMBERSHIP)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or_default();
+    let clock_ceiling: u64 = meta(keys::HLC_CEILING)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
+    let last_commit_ts: u64 = meta(keys::LAST_COMMIT_TS)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
+
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("build-{range_id}-{}.sst", crate::hlc::wall_clock_ms()));
+    let sst_options = Options::default();
+    let mut writer = SstFileWriter::create(&sst_options);
+    writer.open(&path)?;
+    let mut opts = ReadOptions::default();
+    opts.set_snapshot(&snap.snapshot);
+    if !descriptor.end_key.is_empty() {
+        opts.set_iterate_upper_bound(mvcc::range_bound(&descriptor.end_key));
+    }
+    let lower = mvcc::range_bound(&descriptor.start_key);
+    let iter = engine.db().iterator_cf_opt(engine.cf(CF_DATA), opts, IteratorMode::From(&lower, rocksdb::Direction::Forward));
+    let mut has_data = false;
+    for item in iter {
+        let (k, v) = item?;
+        writer.put(&k, &v)?;
+        has_data = true;
+    }
+    let sst = if has_data {
+        writer.finish()?;
+        std::fs::read(&path)?
+    } else {
+        Vec::new()
+    };
+    let _ = std::fs::remove_file(&path);
+    let header = SnapshotHeader { applied, membership, descriptor, clock_ceiling, last_commit_ts, has_data };
+    let header_bytes = encode(&header).map_err(corrupt)?;
+    let mut out = Vec::with_capacity(4 + header_bytes.len() + sst.len());
+    out.extend_from_slice(&(header_bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&header_bytes);
+    out.extend_from_slice(&sst);
+    Ok((header, out))
+}
+
+/// Replaces the range's data and state with the snapshot's.
+pub fn install(engine: &Engine, range_id: u64, bytes: &[u8], dir: &std::path::Path) -> Result<SnapshotHeader, storage::StorageError> {
+    let bad = |detail: &str| storage::StorageError::Corrupt { what: "snapshot", detail: detail.to_string() };
+    let len: [u8; 4] = bytes.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("short header"))?;
+    let len = u32::from_be_bytes(len) as usize;
+    let header_bytes = bytes.get(4..4 + len).ok_or_else(|| bad("short header"))?;
+    let header: SnapshotHeader = decode(header_bytes).map_err(|e| bad(&e.to_string()))?;
+    let sst = &bytes[4 + len..];
+
+    let db = engine.db();
+    let data = engine.cf(CF_DATA);
+    let lower = mvcc::range_bound(&header.descriptor.start_key);
+    let upper = if header.descriptor.end_key.is_empty() {
+        // Past the last key in the column family.
+        let mut iter = db.iterator_cf(data, IteratorMode::End);
+        match iter.next() {
+            Some(item) => {
+                let (mut k, _) = item.map(|(k, v)| (k.to_vec(), v))?;
+                k.push(0);
+                Some(k)
+            }
+            None => None,
+        }
+    } else {
+        Some(mvcc::range_bound(&header.descriptor.end_key))
+    };
+    if let Some(upper) = upper.filter(|u| u.as_slice() > lower.as_slice()) {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(data, &lower, &upper);
+        engine.write_synced(batch)?;
+    }
+    if header.has_data {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("install-{range_id}-{}.sst", crate::hlc::wall_clock_ms()));
+        std::fs::write(&path, sst)?;
+        let result = db.ingest_external_file_cf(data, vec![&path]);
+        let _ = std::fs::remove_file(&path);
+        result?;
+    }
+    let mut batch = WriteBatch::default();
+    let meta_cf = engine.cf(CF_RANGE_META);
+    let corrupt = |e: postcard::Error| storage::StorageError::Corrupt { what: "snapshot meta", detail: e.to_string() };
+    batch.put_cf(meta_cf, keys::range_record(range_id, keys::APPLIED), encode(&header.applied).map_err(corrupt)?);
+    batch.put_cf(meta_cf, keys::range_record(range_id, keys::MEMBERSHIP), encode(&header.membership).map_err(corrupt)?);
+    batch.put_cf(meta_cf, keys::range_record(range_id, keys::DESCRIPTOR), encode(&header.descriptor).map_err(corrupt)?);
+    batch.put_cf(meta_cf, keys::range_record(range_id, keys::HLC_CEILING), encode(&header.clock_ceiling).map_err(corrupt)?);
+    batch.put_cf(meta_cf, keys::range_record(range_id, keys::LAST_COMMIT_TS), encode(&header.last_commit_ts).map_err(corrupt)?);
+    engine.write_synced(batch)?;
+    Ok(header)
+}

@@ -1,0 +1,467 @@
+//! A range's state machine: applies committed [`Proposal`]s to the MVCC data in RocksDB.
+//!
+//! All entries handed to one `apply` call are written in a single fsynced batch together
+//! with the applied log id, so after a crash the data and the applied index always agree.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StorageIOError};
+use rocksdb::WriteBatch;
+
+use super::log_store::{decode, encode};
+use super::snapshot;
+use super::types::{
+    CommandOutcome, Entry, ExpireAt, LogId, Op, Proposal, ProposalResult, RangeDescriptor, SnapshotMeta,
+    StorageError, StoredMembership, TypeConfig, WriteCommand,
+};
+use crate::mvcc::{self, Latest, Version};
+use crate::storage::{keys, Engine, CF_DATA, CF_RANGE_META};
+
+/// State shared between the state machine and the rest of the replica (read path, leader
+/// clock, status reporting).
+#[derive(Debug, Default)]
+pub struct AppliedState {
+    pub descriptor: RwLock<RangeDescriptor>,
+    /// Highest committed clock ceiling.
+    pub clock_ceiling: AtomicU64,
+    /// Commit timestamp of the newest applied write.
+    pub last_commit_ts: AtomicU64,
+    pub applied_index: AtomicU64,
+}
+
+impl AppliedState {
+    pub fn descriptor(&self) -> RangeDescriptor {
+        self.descriptor.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+pub struct StateMachine {
+    engine: Engine,
+    range_id: u64,
+    shared: Arc<AppliedState>,
+    current_snapshot: snapshot::CurrentSnapshot,
+    snapshot_dir: PathBuf,
+}
+
+impl StateMachine {
+    /// Opens the state machine of `range_id`, seeding the descriptor on first start.
+    pub fn open(engine: Engine, initial: RangeDescriptor, snapshot_dir: PathBuf) -> Result<Self, crate::storage::StorageError> {
+        let range_id = initial.range_id;
+        let meta = |name| engine.get_cf(CF_RANGE_META, &keys::range_record(range_id, name));
+        let descriptor = match meta(keys::DESCRIPTOR)? {
+            Some(raw) => decode(&raw).map_err(corrupt("descriptor"))?,
+            None => {
+                let mut batch = WriteBatch::default();
+                let raw = encode(&initial).map_err(corrupt("descriptor"))?;
+                batch.put_cf(engine.cf(CF_RANGE_META), keys::range_record(range_id, keys::DESCRIPTOR), raw);
+                engine.write_synced(batch)?;
+                initial
+            }
+        };
+        let read_u64 = |name| -> Result<u64, crate::storage::StorageError> {
+            Ok(meta(name)?.map(|raw| decode::<u64>(&raw)).transpose().map_err(corrupt(name))?.unwrap_or(0))
+        };
+        let shared = AppliedState {
+            descriptor: RwLock::new(descriptor),
+            clock_ceiling: AtomicU64::new(read_u64(keys::HLC_CEILING)?),
+            last_commit_ts: AtomicU64::new(read_u64(keys::LAST_COMMIT_TS)?),
+            applied_index: AtomicU64::new(0),
+        };
+        let sm = Self { engine, range_id, shared: Arc::new(shared), current_snapshot: Default::default(), snapshot_dir };
+        if let Some(applied) = sm.read_meta::<Option<LogId>>(keys::APPLIED).ok().flatten().flatten() {
+            sm.shared.applied_index.store(applied.index, Ordering::Release);
+        }
+        Ok(sm)
+    }
+
+    pub fn shared(&self) -> Arc<AppliedState> {
+        self.shared.clone()
+    }
+
+    fn read_meta<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, StorageError> {
+        let raw = self
+            .engine
+            .get_cf(CF_RANGE_META, &keys::range_record(self.range_id, name))
+            .map_err(|e| StorageIOError::read_state_machine(&e))?;
+        raw.map(|r| decode(&r).map_err(|e| StorageIOError::read_state_machine(&e).into())).transpose()
+    }
+
+    fn put_meta<T: serde::Serialize>(&self, batch: &mut WriteBatch, name: &str, value: &T) -> Result<(), StorageError> {
+        let raw = encode(value).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        batch.put_cf(self.engine.cf(CF_RANGE_META), keys::range_record(self.range_id, name), raw);
+        Ok(())
+    }
+}
+
+fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> crate::storage::StorageError {
+    move |e| crate::storage::StorageError::Corrupt { what, detail: e.to_string() }
+}
+
+/// Writes of one apply call that are not yet in RocksDB, so later commands in the same call
+/// see earlier ones.
+struct PendingWrites<'a> {
+    engine: &'a Engine,
+    range_id: u64,
+    batch: WriteBatch,
+    overlay: BTreeMap<Bytes, Latest>,
+    requests: std::collections::HashMap<u128, u64>,
+}
+
+/// How long a committed request id is remembered. Decided from commit timestamps only, so
+/// every replica answers a retry the same way even if their local cleanup runs at other times.
+pub const REQUEST_DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
+
+impl PendingWrites<'_> {
+    /// The commit timestamp of an earlier application of `request_id`, if still remembered.
+    fn committed_request(&self, request_id: u128, now_ts: u64) -> Result<Option<u64>, StorageError> {
+        let ts = match self.requests.get(&request_id) {
+            Some(ts) => Some(*ts),
+            None => self
+                .engine
+                .get_cf(CF_RANGE_META, &keys::request_record(self.range_id, request_id))
+                .map_err(|e| StorageIOError::read_state_machine(&e))?
+                .map(|raw| decode::<u64>(&raw))
+                .transpose()
+                .map_err(|e| StorageIOError::read_state_machine(&e))?,
+        };
+        let window = crate::hlc::pack(REQUEST_DEDUP_WINDOW_MS, 0);
+        Ok(ts.filter(|ts| ts.saturating_add(window) > now_ts))
+    }
+
+    fn remember_request(&mut self, request_id: u128, commit_ts: u64) -> Result<(), StorageError> {
+        let raw = encode(&commit_ts).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.batch.put_cf(self.engine.cf(CF_RANGE_META), keys::request_record(self.range_id, request_id), raw);
+        self.requests.insert(request_id, commit_ts);
+        Ok(())
+    }
+
+    fn latest(&self, key: &[u8]) -> Result<Option<Latest>, StorageError> {
+        if let Some(latest) = self.overlay.get(key) {
+            return Ok(Some(latest.clone()));
+        }
+        mvcc::read_latest(self.engine.db(), key).map_err(|e| StorageIOError::read_state_machine(&e).into())
+    }
+
+    fn put_version(&mut self, key: Bytes, commit_ts: u64, version: Version) {
+        self.batch.put_cf(self.engine.cf(CF_DATA), mvcc::version_key(&key, commit_ts), version.encode());
+        self.overlay.insert(key, Latest { commit_ts, version });
+    }
+
+    /// Keys whose newest version is a put, in `[start, end)` (empty end = unbounded).
+    fn keys_with_values(&self, start: &[u8], end: &[u8]) -> Result<Vec<Bytes>, StorageError> {
+        let mut found = BTreeMap::new();
+        mvcc::scan_latest(self.engine.db(), start, end, |key, latest| {
+            found.insert(Bytes::from(key), matches!(latest.version, Version::Put { .. }));
+            Ok(true)
+        })
+        .map_err(|e| StorageIOError::read_state_machine(&e))?;
+        let upper = if end.is_empty() { std::ops::Bound::Unbounded } else { std::ops::Bound::Excluded(end) };
+        for (key, latest) in self.overlay.range::<[u8], _>((std::ops::Bound::Included(start), upper)) {
+            found.insert(key.clone(), matches!(latest.version, Version::Put { .. }));
+        }
+        Ok(found.into_iter().filter_map(|(k, is_put)| is_put.then_some(k)).collect())
+    }
+}
+
+fn apply_command(
+    pending: &mut PendingWrites<'_>,
+    descriptor: &RangeDescriptor,
+    command: &WriteCommand,
+    commit_ts: u64,
+) -> Result<CommandOutcome, StorageError> {
+    if command.request_id != 0 {
+        if let Some(original) = pending.committed_request(command.request_id, commit_ts)? {
+            return Ok(CommandOutcome::Committed { commit_ts: original });
+        }
+    }
+    for (key, expected) in &command.conditions {
+        // A tombstone counts as "no record": every absent state is equivalent, and local GC
+        // may drop tombstones on one replica before another, so they must not be observable.
+        let current = match pending.latest(key)? {
+            Some(Latest { commit_ts, version: Version::Put { .. } }) => commit_ts,
+            _ => 0,
+        };
+        if current != *expected {
+            return Ok(CommandOutcome::ConditionFailed);
+        }
+    }
+    for op in &command.ops {
+        match op {
+            Op::Put { key, value, expire } => {
+                let expire_at_ms = match expire {
+                    ExpireAt::Never => None,
+                    ExpireAt::UnixMs(at) => Some(*at),
+                    ExpireAt::Keep => match pending.latest(key)? {
+                        Some(Latest { version: Version::Put { expire_at_ms, .. }, .. }) => expire_at_ms,
+                        _ => None,
+                    },
+                };
+                pending.put_version(key.clone(), commit_ts, Version::Put { value: value.clone(), expire_at_ms });
+            }
+            Op::Delete { key } => {
+                if matches!(pending.latest(key)?, Some(Latest { version: Version::Put { .. }, .. })) {
+                    pending.put_version(key.clone(), commit_ts, Version::Tombstone);
+                }
+            }
+            Op::DeleteRange { start, end } => {
+                // Never reach outside the range, whatever the command says.
+                let start = start.clone().max(descriptor.start_key.clone());
+                let end = match (end.is_empty(), descriptor.end_key.is_empty()) {
+                    (true, _) => descriptor.end_key.clone(),
+                    (false, true) => end.clone(),
+                    (false, false) => end.clone().min(descriptor.end_key.clone()),
+                };
+                for key in pending.keys_with_values(&start, &end)? {
+                    pending.put_version(key, commit_ts, Version::Tombstone);
+                }
+            }
+        }
+    }
+    if command.request_id != 0 {
+        pending.remember_request(command.request_id, commit_ts)?;
+    }
+    Ok(CommandOutcome::Committed { commit_ts })
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = snapshot::Builder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let applied = self.read_meta::<Option<LogId>>(keys::APPLIED)?.flatten();
+        let membership = self.read_meta::<StoredMembership>(keys::MEMBERSHIP)?.unwrap_or_default();
+        Ok((applied, membership))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ProposalResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let descriptor = self.shared.descriptor();
+        let mut last_commit_ts = self.shared.last_commit_ts.load(Ordering::Acquire);
+        let mut ceiling = self.shared.clock_ceiling.load(Ordering::Acquire);
+        let mut pending = PendingWrites {
+            engine: &self.engine,
+            range_id: self.range_id,
+            batch: WriteBatch::default(),
+            overlay: BTreeMap::new(),
+            requests: Default::default(),
+        };
+        let mut results = Vec::new();
+        let mut last_applied = None;
+        let mut membership = None;
+        for entry in entries {
+            last_applied = Some(entry.log_id);
+            let mut result = ProposalResult::default();
+            match &entry.payload {
+                EntryPayload::Blank => {}
+                EntryPayload::Membership(m) => membership = Some(StoredMembership::new(Some(entry.log_id), m.clone())),
+                EntryPayload::Normal(Proposal::ClockCeiling { ceiling: c }) => ceiling = ceiling.max(*c),
+                EntryPayload::Normal(Proposal::Writes { base_ts, commands }) => {
+                    for (i, command) in commands.iter().enumerate() {
+                        // Commit timestamps strictly increase in log order, whatever the
+                        // proposer's clock said.
+                        let commit_ts = (base_ts + i as u64).max(last_commit_ts + 1);
+                        let outcome = apply_command(&mut pending, &descriptor, command, commit_ts)?;
+                        if matches!(outcome, CommandOutcome::Committed { .. }) {
+                            last_commit_ts = commit_ts;
+                        }
+                        result.outcomes.push(outcome);
+                    }
+                }
+            }
+            results.push(result);
+        }
+        let mut batch = std::mem::take(&mut pending.batch);
+        drop(pending);
+        self.put_meta(&mut batch, keys::APPLIED, &last_applied)?;
+        self.put_meta(&mut batch, keys::LAST_COMMIT_TS, &last_commit_ts)?;
+        self.put_meta(&mut batch, keys::HLC_CEILING, &ceiling)?;
+        if let Some(m) = &membership {
+            self.put_meta(&mut batch, keys::MEMBERSHIP, m)?;
+        }
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.write_synced(batch))
+            .await
+            .map_err(|e| StorageIOError::write_state_machine(&e))?
+            .map_err(|e| StorageIOError::write_state_machine(&e))?;
+        self.shared.last_commit_ts.store(last_commit_ts, Ordering::Release);
+        self.shared.clock_ceiling.store(ceiling, Ordering::Release);
+        if let Some(applied) = last_applied {
+            self.shared.applied_index.store(applied.index, Ordering::Release);
+        }
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        snapshot::Builder::new(
+            self.engine.clone(),
+            self.range_id,
+            self.shared.descriptor(),
+            self.current_snapshot.clone(),
+            self.snapshot_dir.clone(),
+        )
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, data: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+        let bytes = data.into_inner();
+        let engine = self.engine.clone();
+        let range_id = self.range_id;
+        let dir = self.snapshot_dir.clone();
+        let installed = {
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || snapshot::install(&engine, range_id, &bytes, &dir))
+                .await
+                .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?
+                .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?
+        };
+        *self.shared.descriptor.write().unwrap_or_else(|e| e.into_inner()) = installed.descriptor;
+        self.shared.clock_ceiling.store(installed.clock_ceiling, Ordering::Release);
+        self.shared.last_commit_ts.store(installed.last_commit_ts, Ordering::Release);
+        if let Some(applied) = installed.applied {
+            self.shared.applied_index.store(applied.index, Ordering::Release);
+        }
+        *self.current_snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some((meta.clone(), bytes));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let current = self.current_snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(current
+            .as_ref()
+            .map(|(meta, bytes)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(bytes.clone())) }))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for snapshot::Builder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        self.build().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
+
+    use super::*;
+    use crate::raft::types::Entry;
+
+    fn open(dir: &std::path::Path) -> (Engine, StateMachine) {
+        let engine = Engine::open(&dir.join("db")).unwrap();
+        let desc = RangeDescriptor { range_id: 1, epoch_version: 1, conf_version: 1, ..Default::default() };
+        let sm = StateMachine::open(engine.clone(), desc, dir.join("snapshots")).unwrap();
+        (engine, sm)
+    }
+
+    fn entry(index: u64, proposal: Proposal) -> Entry {
+        Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Normal(proposal) }
+    }
+
+    fn put(key: &str, value: &str, expire: ExpireAt) -> Op {
+        Op::Put { key: Bytes::from(key.to_string()), value: Bytes::from(value.to_string()), expire }
+    }
+
+    fn write(request_id: u128, conditions: Vec<(&str, u64)>, ops: Vec<Op>) -> WriteCommand {
+        WriteCommand {
+            request_id,
+            conditions: conditions.into_iter().map(|(k, v)| (Bytes::from(k.to_string()), v)).collect(),
+            ops,
+        }
+    }
+
+    fn latest(engine: &Engine, key: &str) -> Option<Latest> {
+        mvcc::read_latest(engine.db(), key.as_bytes()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn conditions_see_earlier_writes_of_the_same_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, mut sm) = open(dir.path());
+        let commands = vec![
+            write(0, vec![("k", 0)], vec![put("k", "a", ExpireAt::Never)]),
+            // Stale condition: "k" now has a version, so this must fail.
+            write(0, vec![("k", 0)], vec![put("k", "b", ExpireAt::Never)]),
+        ];
+        let results = sm.apply(vec![entry(1, Proposal::Writes { base_ts: 100, commands })]).await.unwrap();
+        assert_eq!(results[0].outcomes, vec![CommandOutcome::Committed { commit_ts: 100 }, CommandOutcome::ConditionFailed]);
+        let l = latest(&engine, "k").unwrap();
+        assert_eq!(l.commit_ts, 100);
+        assert_eq!(l.version, Version::Put { value: Bytes::from_static(b"a"), expire_at_ms: None });
+        // A condition naming the real version passes.
+        let results = sm
+            .apply(vec![entry(2, Proposal::Writes { base_ts: 50, commands: vec![write(0, vec![("k", 100)], vec![put("k", "c", ExpireAt::Never)])] })])
+            .await
+            .unwrap();
+        // Timestamps never go backwards, whatever the proposer said.
+        assert_eq!(results[0].outcomes, vec![CommandOutcome::Committed { commit_ts: 101 }]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn retried_request_ids_apply_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, mut sm) = open(dir.path());
+        let cmd = write(42, vec![("n", 0)], vec![put("n", "1", ExpireAt::Never)]);
+        let first = sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands: vec![cmd.clone()] })]).await.unwrap();
+        let retry = sm.apply(vec![entry(2, Proposal::Writes { base_ts: 20, commands: vec![cmd] })]).await.unwrap();
+        assert_eq!(first[0].outcomes, retry[0].outcomes, "the retry reports the original commit");
+        assert_eq!(latest(&engine, "n").unwrap().commit_ts, 10);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn keep_ttl_delete_and_range_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, mut sm) = open(dir.path());
+        let commands = vec![
+            write(0, vec![], vec![put("a", "1", ExpireAt::UnixMs(5_000))]),
+            write(0, vec![], vec![put("a", "2", ExpireAt::Keep)]),
+            write(0, vec![], vec![put("b", "1", ExpireAt::Never), put("c", "1", ExpireAt::Never)]),
+            write(0, vec![], vec![Op::Delete { key: Bytes::from_static(b"b") }]),
+            write(0, vec![], vec![Op::DeleteRange { start: Bytes::from_static(b"c"), end: Bytes::new() }]),
+        ];
+        sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands })]).await.unwrap();
+        assert_eq!(latest(&engine, "a").unwrap().version, Version::Put { value: Bytes::from_static(b"2"), expire_at_ms: Some(5_000) });
+        assert_eq!(latest(&engine, "b").unwrap().version, Version::Tombstone);
+        assert_eq!(latest(&engine, "c").unwrap().version, Version::Tombstone);
+        // GC drops shadowed versions and old tombstones, keeping the newest value.
+        let removed = crate::gc::collect_garbage(&engine, u64::MAX).unwrap();
+        assert_eq!(removed, 5, "a@10, b@12, b@13, c@12, c@14");
+        assert!(latest(&engine, "b").is_none());
+        assert_eq!(latest(&engine, "a").unwrap().commit_ts, 11);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn snapshots_round_trip_through_sst_ingestion() {
+        let src_dir = tempfile::tempdir().unwrap();
+        let (_src_engine, mut src) = open(src_dir.path());
+        let commands = (0..100).map(|i| write(0, vec![], vec![put(&format!("key{i:03}"), &format!("v{i}"), ExpireAt::Never)])).collect();
+        src.apply(vec![entry(1, Proposal::Writes { base_ts: 1_000, commands }), entry(2, Proposal::ClockCeiling { ceiling: 9_999 })])
+            .await
+            .unwrap();
+        let snapshot = src.get_snapshot_builder().await.build_snapshot().await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(2));
+
+        let dst_dir = tempfile::tempdir().unwrap();
+        let (dst_engine, mut dst) = open(dst_dir.path());
+        // Data the snapshot must replace.
+        dst.apply(vec![entry(1, Proposal::Writes { base_ts: 5, commands: vec![write(0, vec![], vec![put("stale", "x", ExpireAt::Never)])] })])
+            .await
+            .unwrap();
+        dst.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+        assert!(latest(&dst_engine, "stale").is_none());
+        assert_eq!(latest(&dst_engine, "key042").unwrap().version, Version::Put { value: Bytes::from_static(b"v42"), expire_at_ms: None });
+        let (applied, _) = dst.applied_state().await.unwrap();
+        assert_eq!(applied.map(|l| l.index), Some(2));
+        assert_eq!(dst.shared().clock_ceiling.load(Ordering::Acquire), 9_999);
+        assert_eq!(dst.shared().last_commit_ts.load(Ordering::Acquire), 1_099);
+    }
+}

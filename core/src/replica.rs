@@ -1,0 +1,254 @@
+//! One replica of one range: its Raft group plus the two batchers that make it fast.
+//!
+//! - Writes go through a proposer queue: everything waiting when the proposer wakes becomes
+//!   one Raft entry (group commit), so one fsync on each replica covers many client writes.
+//!   A few entries may be in flight at once to keep the pipeline full.
+//! - Linearizable reads use ReadIndex (openraft's `ensure_linearizable`: a heartbeat round
+//!   that confirms leadership, then wait until the read index is applied). All reads waiting
+//!   when a round starts share it. We chose ReadIndex over a leader lease because it needs no
+//!   assumption about clock drift: a deposed leader can never pass the quorum check.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
+use openraft::BasicNode;
+use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
+
+use crate::hlc::{self, ClockError, HybridClock};
+use crate::metrics::CoreMetrics;
+use crate::raft::state_machine::AppliedState;
+use crate::storage::Engine;
+use crate::raft::types::{CommandOutcome, NodeId, Proposal, Raft, RangeDescriptor, WriteCommand};
+
+/// How far ahead of the wall clock a leader's committed timestamp ceiling reaches.
+const CEILING_WINDOW_MS: u64 = 3_000;
+/// Renew the ceiling when less than this much of the window is left.
+const CEILING_RENEW_BELOW_MS: u64 = 2_000;
+const MAX_COMMANDS_PER_ENTRY: usize = 512;
+const MAX_ENTRIES_IN_FLIGHT: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplicaError {
+    #[error("not leader (leader hint {leader_id:?})")]
+    NotLeader { leader_id: Option<NodeId>, leader_addr: Option<String> },
+    #[error("range unavailable: {0}")]
+    Unavailable(String),
+}
+
+fn from_forward(leader_id: Option<NodeId>, node: Option<BasicNode>) -> ReplicaError {
+    ReplicaError::NotLeader { leader_id, leader_addr: node.map(|n| n.addr) }
+}
+
+fn read_error(e: RaftError<NodeId, CheckIsLeaderError<NodeId, BasicNode>>) -> ReplicaError {
+    match e {
+        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => from_forward(f.leader_id, f.leader_node),
+        RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q)) => ReplicaError::Unavailable(q.to_string()),
+        RaftError::Fatal(f) => ReplicaError::Unavailable(f.to_string()),
+    }
+}
+
+fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ReplicaError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => from_forward(f.leader_id, f.leader_node),
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => ReplicaError::Unavailable(c.to_string()),
+        RaftError::Fatal(f) => ReplicaError::Unavailable(f.to_string()),
+    }
+}
+
+struct PendingWrite {
+    command: WriteCommand,
+    reply: oneshot::Sender<Result<CommandOutcome, ReplicaError>>,
+}
+
+type ReadWaiter = oneshot::Sender<Result<(), ReplicaError>>;
+
+pub struct Replica {
+    pub node_id: NodeId,
+    engine: Engine,
+    pub raft: Raft,
+    pub applied: Arc<AppliedState>,
+    clock: Arc<HybridClock>,
+    clock_setup: Mutex<()>,
+    writes: mpsc::Sender<PendingWrite>,
+    reads: mpsc::UnboundedSender<ReadWaiter>,
+    metrics: CoreMetrics,
+}
+
+impl Replica {
+    pub fn start(node_id: NodeId, engine: Engine, raft: Raft, applied: Arc<AppliedState>, metrics: CoreMetrics) -> Arc<Self> {
+        let (writes, write_rx) = mpsc::channel(16_384);
+        let (reads, read_rx) = mpsc::unbounded_channel();
+        let replica = Arc::new(Self {
+            node_id,
+            engine,
+            raft,
+            applied,
+            clock: Arc::new(HybridClock::default()),
+            clock_setup: Mutex::new(()),
+            writes,
+            reads,
+            metrics,
+        });
+        tokio::spawn(propose_loop(Arc::downgrade(&replica), write_rx));
+        tokio::spawn(read_barrier_loop(replica.raft.clone(), replica.metrics.clone(), read_rx));
+        tokio::spawn(clock_keeper(Arc::downgrade(&replica)));
+        replica
+    }
+
+    /// The node's database; reads go straight to it after a read barrier.
+    pub fn db(&self) -> &Arc<rocksdb::DB> {
+        self.engine.db()
+    }
+
+    pub fn descriptor(&self) -> RangeDescriptor {
+        self.applied.descriptor()
+    }
+
+    pub fn range_id(&self) -> u64 {
+        self.descriptor().range_id
+    }
+
+    /// Replicates `command` through Raft and returns once it is committed on a quorum and
+    /// applied here.
+    pub async fn write(&self, command: WriteCommand) -> Result<CommandOutcome, ReplicaError> {
+        let (reply, rx) = oneshot::channel();
+        self.writes
+            .send(PendingWrite { command, reply })
+            .await
+            .map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?;
+        rx.await.map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?
+    }
+
+    /// Waits until a read on this replica's state machine is linearizable.
+    pub async fn read_barrier(&self) -> Result<(), ReplicaError> {
+        let (tx, rx) = oneshot::channel();
+        self.reads.send(tx).map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?;
+        rx.await.map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?
+    }
+
+    /// The current leader as this replica knows it.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        let addr = metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone())?;
+        Some((leader, addr))
+    }
+
+    /// Issues `count` timestamps, establishing a committed ceiling first if needed.
+    async fn issue_timestamps(&self, count: u64) -> Result<u64, ReplicaError> {
+        for _ in 0..3 {
+            match self.clock.issue(count) {
+                Ok(ts) => return Ok(ts),
+                Err(ClockError::CeilingReached) => self.renew_ceiling().await?,
+            }
+        }
+        Err(ReplicaError::Unavailable("timestamp ceiling could not be renewed".into()))
+    }
+
+    /// Commits a new clock ceiling through Raft. A new leader first applies everything its
+    /// predecessors committed (ReadIndex), so it starts above their highest ceiling.
+    async fn renew_ceiling(&self) -> Result<(), ReplicaError> {
+        let _guard = self.clock_setup.lock().await;
+        let now = hlc::wall_clock_ms();
+        if self.clock.ceiling() > hlc::pack(now + CEILING_RENEW_BELOW_MS, 0) {
+            return Ok(()); // someone renewed while we waited
+        }
+        if self.clock.ceiling() == 0 {
+            self.raft.ensure_linearizable().await.map_err(read_error)?;
+            self.clock.observe(self.applied.clock_ceiling.load(Ordering::Acquire));
+            self.clock.observe(self.applied.last_commit_ts.load(Ordering::Acquire));
+        }
+        let floor = self.clock.last_issued().max(self.applied.clock_ceiling.load(Ordering::Acquire));
+        let ceiling = hlc::pack(now + CEILING_WINDOW_MS, 0).max(floor + hlc::pack(CEILING_WINDOW_MS, 0));
+        self.raft.client_write(Proposal::ClockCeiling { ceiling }).await.map_err(write_error)?;
+        self.clock.set_ceiling(ceiling);
+        Ok(())
+    }
+}
+
+async fn propose_loop(replica: std::sync::Weak<Replica>, mut rx: mpsc::Receiver<PendingWrite>) {
+    let in_flight = Arc::new(Semaphore::new(MAX_ENTRIES_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < MAX_COMMANDS_PER_ENTRY {
+            match rx.try_recv() {
+                Ok(w) => batch.push(w),
+                Err(_) => break,
+            }
+        }
+        let Some(replica) = replica.upgrade() else { return };
+        tokio::spawn(async move {
+            let _permit = permit;
+            replica.metrics.entry_commands.observe(batch.len() as f64);
+            let result = match replica.issue_timestamps(batch.len() as u64).await {
+                Ok(base_ts) => {
+                    let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.command, w.reply)).unzip();
+                    let proposal = Proposal::Writes { base_ts, commands };
+                    match replica.raft.client_write(proposal).await {
+                        Ok(resp) => {
+                            for (reply, outcome) in replies.into_iter().zip(resp.data.outcomes) {
+                                let _ = reply.send(Ok(outcome));
+                            }
+                            return;
+                        }
+                        Err(e) => (write_error(e), replies),
+                    }
+                }
+                Err(e) => (e, batch.into_iter().map(|w| w.reply).collect()),
+            };
+            let (err, replies) = result;
+            for reply in replies {
+                let _ = reply.send(Err(err.clone()));
+            }
+        });
+    }
+}
+
+async fn read_barrier_loop(raft: Raft, metrics: CoreMetrics, mut rx: mpsc::UnboundedReceiver<ReadWaiter>) {
+    while let Some(first) = rx.recv().await {
+        let mut waiters = vec![first];
+        while let Ok(w) = rx.try_recv() {
+            waiters.push(w);
+        }
+        metrics.read_barrier_waiters.observe(waiters.len() as f64);
+        let result = raft.ensure_linearizable().await.map(|_| ()).map_err(read_error);
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+/// Keeps the leader's clock ceiling ahead of the wall clock, and drops it the moment this
+/// replica stops being leader (or the term changes), so a deposed leader issues nothing.
+async fn clock_keeper(replica: std::sync::Weak<Replica>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut led_term = None;
+    loop {
+        tick.tick().await;
+        let Some(replica) = replica.upgrade() else { return };
+        let m = replica.raft.metrics().borrow().clone();
+        let leading = m.current_leader == Some(replica.node_id);
+        if !leading || led_term.is_some_and(|t| t != m.current_term) {
+            replica.clock.revoke();
+            led_term = None;
+        }
+        if leading {
+            led_term = Some(m.current_term);
+            let now = hlc::wall_clock_ms();
+            if replica.clock.ceiling() < hlc::pack(now + CEILING_RENEW_BELOW_MS, 0) {
+                if let Err(e) = replica.renew_ceiling().await {
+                    tracing::debug!(error = %e, "clock ceiling renewal failed");
+                }
+            }
+        }
+    }
+}
+
+/// Initial membership for a brand-new range: every listed node is a voter.
+pub fn initial_members(replicas: &[(NodeId, String)]) -> BTreeMap<NodeId, BasicNode> {
+    replicas.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect()
+}

@@ -1,0 +1,335 @@
+//! gRPC services of a core node: the KV API for gateways and the Raft transport for peers.
+//! Routing checks (range exists, epoch current, keys inside) happen here, before anything
+//! touches Raft, and come back as typed `RangeError`s the gateway acts on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use strata_proto::core as pb;
+use tonic::{Request, Response, Status};
+
+use crate::hlc;
+use crate::metrics::CoreMetrics;
+use crate::mvcc;
+use crate::raft::log_store::{decode, encode};
+use crate::raft::types::{CommandOutcome, ExpireAt, NodeId, Op, RangeDescriptor, WriteCommand};
+use crate::replica::{Replica, ReplicaError};
+
+/// The ranges this node holds a replica of.
+#[derive(Clone, Default)]
+pub struct Replicas {
+    inner: Arc<RwLock<HashMap<u64, Arc<Replica>>>>,
+}
+
+impl Replicas {
+    pub fn insert(&self, replica: Arc<Replica>) {
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).insert(replica.range_id(), replica);
+    }
+
+    pub fn get(&self, range_id: u64) -> Option<Arc<Replica>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).get(&range_id).cloned()
+    }
+
+    pub fn all(&self) -> Vec<Arc<Replica>> {
+        let mut all: Vec<_> = self.inner.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        all.sort_by_key(|r| r.range_id());
+        all
+    }
+}
+
+pub fn descriptor_to_proto(d: &RangeDescriptor, leader: Option<NodeId>) -> pb::RangeDescriptor {
+    pb::RangeDescriptor {
+        range_id: d.range_id,
+        start_key: d.start_key.clone(),
+        end_key: d.end_key.clone(),
+        epoch: Some(pb::RangeEpoch { version: d.epoch_version, conf_version: d.conf_version }),
+        replicas: d.replicas.iter().map(|(id, addr)| pb::Replica { node_id: *id, addr: addr.clone() }).collect(),
+        leader_node_id: leader.unwrap_or(0),
+    }
+}
+
+fn range_error(kind: pb::range_error::Kind) -> Option<pb::RangeError> {
+    Some(pb::RangeError { kind: Some(kind) })
+}
+
+fn replica_error(range_id: u64, e: ReplicaError) -> Option<pb::RangeError> {
+    match e {
+        ReplicaError::NotLeader { leader_id, leader_addr } => range_error(pb::range_error::Kind::NotLeader(pb::NotLeader {
+            range_id,
+            leader_node_id: leader_id.unwrap_or(0),
+            leader_addr: leader_addr.unwrap_or_default(),
+        })),
+        ReplicaError::Unavailable(reason) => range_error(pb::range_error::Kind::Unavailable(pb::RangeUnavailable { reason })),
+    }
+}
+
+#[derive(Clone)]
+pub struct KvService {
+    pub node_id: NodeId,
+    pub addr: String,
+    pub replicas: Replicas,
+    pub metrics: CoreMetrics,
+}
+
+impl KvService {
+    /// Finds the replica a request targets and checks the sender's view of it is current.
+    fn route<'k>(
+        &self,
+        header: Option<&pb::RequestHeader>,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Result<Arc<Replica>, Option<pb::RangeError>> {
+        let header = header.cloned().unwrap_or_default();
+        let Some(replica) = self.replicas.get(header.range_id) else {
+            return Err(range_error(pb::range_error::Kind::RangeNotFound(pb::RangeNotFound { range_id: header.range_id })));
+        };
+        let desc = replica.descriptor();
+        let epoch = header.epoch.unwrap_or_default();
+        if epoch.version != desc.epoch_version || epoch.conf_version != desc.conf_version {
+            let current = descriptor_to_proto(&desc, replica.leader().map(|(id, _)| id));
+            return Err(range_error(pb::range_error::Kind::EpochNotMatch(pb::EpochNotMatch { current_ranges: vec![current] })));
+        }
+        for key in keys {
+            if !desc.contains(key) {
+                return Err(range_error(pb::range_error::Kind::KeyNotInRange(pb::KeyNotInRange {
+                    key: Bytes::copy_from_slice(key),
+                    range: Some(descriptor_to_proto(&desc, None)),
+                })));
+            }
+        }
+        Ok(replica)
+    }
+
+    fn count(&self, method: &str, ok: bool) {
+        self.metrics.requests.with_label_values(&[method, if ok { "ok" } else { "range_error" }]).inc();
+    }
+}
+
+fn key_state(key: Bytes, latest: Option<mvcc::Latest>, now_ms: u64) -> pb::KeyState {
+    let mut state = pb::KeyState { key, ..Default::default() };
+    if let Some(latest) = latest {
+        if matches!(latest.version, mvcc::Version::Put { .. }) {
+            state.version = latest.commit_ts;
+        }
+        if let Some((value, expire)) = latest.version.live_value(now_ms) {
+            state.live = true;
+            state.value = value.clone();
+            state.expire_at_ms = expire.unwrap_or(0);
+        }
+    }
+    state
+}
+
+fn storage_status(e: crate::storage::StorageError) -> Status {
+    Status::internal(format!("storage: {e}"))
+}
+
+fn to_op(m: pb::Mutation, now_ms: u64) -> Result<Op, Status> {
+    use pb::expiry::Kind;
+    match m.op {
+        Some(pb::mutation::Op::Put(p)) => {
+            let expire = match p.expiry.and_then(|e| e.kind) {
+                None | Some(Kind::Never(_)) => ExpireAt::Never,
+                Some(Kind::AtUnixMs(at)) => ExpireAt::UnixMs(at),
+                Some(Kind::AfterMs(after)) => ExpireAt::UnixMs(now_ms.saturating_add(after)),
+                Some(Kind::Keep(_)) => ExpireAt::Keep,
+            };
+            Ok(Op::Put { key: p.key, value: p.value, expire })
+        }
+        Some(pb::mutation::Op::Delete(d)) => Ok(Op::Delete { key: d.key }),
+        Some(pb::mutation::Op::DeleteRange(r)) => Ok(Op::DeleteRange { start: r.start_key, end: r.end_key }),
+        None => Err(Status::invalid_argument("mutation without op")),
+    }
+}
+
+fn mutation_keys(m: &pb::Mutation) -> Vec<&[u8]> {
+    match &m.op {
+        Some(pb::mutation::Op::Put(p)) => vec![&p.key[..]],
+        Some(pb::mutation::Op::Delete(d)) => vec![&d.key[..]],
+        // A range delete is clipped to the range when applied.
+        Some(pb::mutation::Op::DeleteRange(_)) | None => vec![],
+    }
+}
+
+#[tonic::async_trait]
+impl pb::kv_server::Kv for KvService {
+    async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        let req = request.into_inner();
+        let replica = match self.route(req.header.as_ref(), req.keys.iter().map(|k| &k[..])) {
+            Ok(r) => r,
+            Err(range_error) => {
+                self.count("get", false);
+                return Ok(Response::new(pb::GetResponse { range_error, ..Default::default() }));
+            }
+        };
+        if let Err(e) = replica.read_barrier().await {
+            self.count("get", false);
+            return Ok(Response::new(pb::GetResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() }));
+        }
+        let now_ms = hlc::wall_clock_ms();
+        let db = replica.db();
+        let mut states = Vec::with_capacity(req.keys.len());
+        for key in req.keys {
+            let latest = mvcc::read_latest(db, &key).map_err(storage_status)?;
+            states.push(key_state(key, latest, now_ms));
+        }
+        self.count("get", true);
+        Ok(Response::new(pb::GetResponse { range_error: None, states, now_ms }))
+    }
+
+    async fn scan(&self, request: Request<pb::ScanRequest>) -> Result<Response<pb::ScanResponse>, Status> {
+        let req = request.into_inner();
+        let replica = match self.route(req.header.as_ref(), []) {
+            Ok(r) => r,
+            Err(range_error) => {
+                self.count("scan", false);
+                return Ok(Response::new(pb::ScanResponse { range_error, ..Default::default() }));
+            }
+        };
+        if let Err(e) = replica.read_barrier().await {
+            self.count("scan", false);
+            return Ok(Response::new(pb::ScanResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() }));
+        }
+        let desc = replica.descriptor();
+        let start = req.start_key.clone().max(desc.start_key.clone());
+        let end = match (req.end_key.is_empty(), desc.end_key.is_empty()) {
+            (true, _) => desc.end_key.clone(),
+            (false, true) => req.end_key.clone(),
+            (false, false) => req.end_key.clone().min(desc.end_key.clone()),
+        };
+        let limit = if req.limit == 0 { usize::MAX } else { req.limit as usize };
+        let count_only = req.count_only;
+        let db = replica.db().clone();
+        let now_ms = hlc::wall_clock_ms();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut states = Vec::new();
+            let mut count = 0u64;
+            let mut resume_key = Bytes::new();
+            mvcc::scan_latest(&db, &start, &end, |key, latest| {
+                if latest.version.live_value(now_ms).is_none() {
+                    return Ok(true);
+                }
+                if count as usize >= limit {
+                    resume_key = Bytes::from(key);
+                    return Ok(false);
+                }
+                count += 1;
+                if !count_only {
+                    states.push(key_state(Bytes::from(key), Some(latest), now_ms));
+                }
+                Ok(true)
+            })
+            .map(|()| (states, count, resume_key))
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(storage_status)?;
+        self.count("scan", true);
+        let (states, count, resume_key) = result;
+        Ok(Response::new(pb::ScanResponse { range_error: None, states, count, resume_key, now_ms }))
+    }
+
+    async fn write(&self, request: Request<pb::WriteRequest>) -> Result<Response<pb::WriteResponse>, Status> {
+        let req = request.into_inner();
+        let keys = req.conditions.iter().map(|c| &c.key[..]).chain(req.mutations.iter().flat_map(mutation_keys));
+        let replica = match self.route(req.header.as_ref(), keys) {
+            Ok(r) => r,
+            Err(range_error) => {
+                self.count("write", false);
+                return Ok(Response::new(pb::WriteResponse { range_error, ..Default::default() }));
+            }
+        };
+        let now_ms = hlc::wall_clock_ms();
+        let ops = req.mutations.into_iter().map(|m| to_op(m, now_ms)).collect::<Result<Vec<_>, _>>()?;
+        let conditions = req.conditions.into_iter().map(|c| (c.key, c.expected_version)).collect();
+        let request_id = (u128::from(req.request_id_hi) << 64) | u128::from(req.request_id_lo);
+        match replica.write(WriteCommand { request_id, conditions, ops }).await {
+            Ok(CommandOutcome::Committed { commit_ts }) => {
+                self.count("write", true);
+                Ok(Response::new(pb::WriteResponse { range_error: None, condition_failed: false, commit_ts }))
+            }
+            Ok(CommandOutcome::ConditionFailed) => {
+                self.count("write", true);
+                Ok(Response::new(pb::WriteResponse { range_error: None, condition_failed: true, commit_ts: 0 }))
+            }
+            Err(e) => {
+                self.count("write", false);
+                Ok(Response::new(pb::WriteResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() }))
+            }
+        }
+    }
+
+    async fn ranges(&self, _request: Request<pb::RangesRequest>) -> Result<Response<pb::RangesResponse>, Status> {
+        let ranges = self
+            .replicas
+            .all()
+            .iter()
+            .map(|r| descriptor_to_proto(&r.descriptor(), r.leader().map(|(id, _)| id)))
+            .collect();
+        Ok(Response::new(pb::RangesResponse { ranges }))
+    }
+
+    async fn node_status(&self, _request: Request<pb::NodeStatusRequest>) -> Result<Response<pb::NodeStatusResponse>, Status> {
+        let ranges = self
+            .replicas
+            .all()
+            .iter()
+            .map(|r| {
+                let m = r.raft.metrics().borrow().clone();
+                pb::RangeStatus {
+                    descriptor: Some(descriptor_to_proto(&r.descriptor(), m.current_leader)),
+                    term: m.current_term,
+                    last_log_index: m.last_log_index.unwrap_or(0),
+                    applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
+                    role: format!("{:?}", m.state).to_lowercase(),
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::NodeStatusResponse { node_id: self.node_id, addr: self.addr.clone(), ranges }))
+    }
+}
+
+#[derive(Clone)]
+pub struct RaftService {
+    pub replicas: Replicas,
+}
+
+impl RaftService {
+    fn replica(&self, range_id: u64) -> Result<Arc<Replica>, Status> {
+        self.replicas.get(range_id).ok_or_else(|| Status::not_found(format!("range {range_id} not on this node")))
+    }
+}
+
+fn payload<T: serde::de::DeserializeOwned>(msg: &pb::RaftMessage) -> Result<T, Status> {
+    decode(&msg.payload).map_err(|e| Status::invalid_argument(format!("bad raft payload: {e}")))
+}
+
+fn reply<T: serde::Serialize>(range_id: u64, value: &T) -> Result<Response<pb::RaftMessage>, Status> {
+    let payload = encode(value).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(pb::RaftMessage { range_id, payload: payload.into() }))
+}
+
+#[tonic::async_trait]
+impl pb::raft_transport_server::RaftTransport for RaftService {
+    async fn append_entries(&self, request: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        let msg = request.into_inner();
+        let replica = self.replica(msg.range_id)?;
+        let result = replica.raft.append_entries(payload(&msg)?).await;
+        reply(msg.range_id, &result)
+    }
+
+    async fn vote(&self, request: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        let msg = request.into_inner();
+        let replica = self.replica(msg.range_id)?;
+        let result = replica.raft.vote(payload(&msg)?).await;
+        reply(msg.range_id, &result)
+    }
+
+    async fn install_snapshot(&self, request: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        let msg = request.into_inner();
+        let replica = self.replica(msg.range_id)?;
+        let result = replica.raft.install_snapshot(payload(&msg)?).await;
+        reply(msg.range_id, &result)
+    }
+}
+

@@ -1,0 +1,40 @@
+//! Key layouts of the non-data column families. Range ids are big-endian so a range's
+//! records sort together and log entries sort by index.
+
+pub fn raft_log(range_id: u64, index: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&range_id.to_be_bytes());
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+pub fn raft_log_index(key: &[u8]) -> Option<u64> {
+    let bytes: [u8; 8] = key.get(8..16)?.try_into().ok()?;
+    Some(u64::from_be_bytes(bytes))
+}
+
+/// A per-range record in `raft_state` or `range_meta`: range id + a short name.
+pub fn range_record(range_id: u64, name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + name.len());
+    k.extend_from_slice(&range_id.to_be_bytes());
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub const VOTE: &str = "vote";
+pub const COMMITTED: &str = "committed";
+pub const LAST_PURGED: &str = "last_purged";
+pub const APPLIED: &str = "applied";
+pub const MEMBERSHIP: &str = "membership";
+pub const DESCRIPTOR: &str = "descriptor";
+pub const HLC_CEILING: &str = "hlc_ceiling";
+pub const LAST_COMMIT_TS: &str = "last_commit_ts";
+
+/// A committed request id, for retry deduplication: range id + "req" + id.
+pub fn request_record(range_id: u64, request_id: u128) -> Vec<u8> {
+    let mut k = range_record(range_id, REQUEST_PREFIX);
+    k.extend_from_slice(&request_id.to_be_bytes());
+    k
+}
+
+pub const REQUEST_PREFIX: &str = "req";

@@ -1,0 +1,115 @@
+//! Strata's stateless gateway: it speaks client protocols (RESP now; S3 and the public gRPC
+//! API later), routes each request to the range that owns the key, and forwards it to that
+//! range's leader in the core. Any number of gateways can run against one core cluster.
+
+pub mod core_kv;
+pub mod metrics;
+pub mod redis_server;
+pub mod routing;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::get;
+use strata_protocols::redis::ServerContext;
+use tokio::net::TcpListener;
+
+use crate::core_kv::CoreKv;
+use crate::metrics::GatewayMetrics;
+use crate::redis_server::RedisServer;
+use crate::routing::Router;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Core node addresses to discover the cluster from.
+    pub core: Vec<String>,
+    pub redis: SocketAddr,
+    pub grpc: SocketAddr,
+    pub metrics: SocketAddr,
+    /// Redis `requirepass`: clients must AUTH with it when set.
+    pub requirepass: Option<String>,
+}
+
+/// A gateway whose listeners are bound (so ports chosen by the OS are known) but not yet
+/// serving.
+pub struct Gateway {
+    redis: TcpListener,
+    grpc: TcpListener,
+    metrics_listener: TcpListener,
+    pub redis_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    router: Arc<Router>,
+    metrics: GatewayMetrics,
+    ctx: Arc<ServerContext>,
+}
+
+impl Gateway {
+    pub async fn bind(config: GatewayConfig) -> anyhow::Result<Self> {
+        let redis = TcpListener::bind(config.redis).await?;
+        let grpc = TcpListener::bind(config.grpc).await?;
+        let metrics_listener = TcpListener::bind(config.metrics).await?;
+        let metrics = GatewayMetrics::new();
+        let router = Router::new(config.core.clone(), metrics.clone());
+        let redis_addr = redis.local_addr()?;
+        let ctx = Arc::new(ServerContext::new(redis_addr.port(), config.requirepass.clone()));
+        Ok(Self {
+            redis_addr,
+            grpc_addr: grpc.local_addr()?,
+            metrics_addr: metrics_listener.local_addr()?,
+            redis,
+            grpc,
+            metrics_listener,
+            router,
+            metrics,
+            ctx,
+        })
+    }
+
+    /// Serves every listener until `shutdown` resolves.
+    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        if let Err(e) = self.router.refresh().await {
+            // Not fatal: the core may still be starting; requests refresh on demand.
+            tracing::warn!(error = %e, "initial route refresh failed");
+        }
+        let kv = CoreKv::new(self.router.clone());
+        let redis = RedisServer::new(kv, self.ctx.clone(), self.metrics.clone());
+        let redis_task = tokio::spawn(redis.serve(self.redis));
+
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+        let grpc = tonic::service::Routes::new(health_service).into_axum_router();
+        let grpc_task = tokio::spawn(async move { axum::serve(self.grpc, grpc).await });
+
+        let metrics = self.metrics.clone();
+        let router = self.router.clone();
+        let http = axum::Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let metrics = metrics.clone();
+                    async move { metrics.render() }
+                }),
+            )
+            .route(
+                "/healthz",
+                get(move || {
+                    let router = router.clone();
+                    async move {
+                        if router.routes().is_empty() {
+                            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no routes to the core yet\n".to_string())
+                        } else {
+                            (axum::http::StatusCode::OK, "ok\n".to_string())
+                        }
+                    }
+                }),
+            );
+        let metrics_task = tokio::spawn(async move { axum::serve(self.metrics_listener, http).await });
+
+        shutdown.await;
+        redis_task.abort();
+        grpc_task.abort();
+        metrics_task.abort();
+        Ok(())
+    }
+}

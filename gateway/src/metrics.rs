@@ -1,0 +1,50 @@
+//! Prometheus metrics of a gateway.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+
+#[derive(Clone)]
+pub struct GatewayMetrics {
+    pub registry: Registry,
+    pub connections: IntGauge,
+    pub commands: IntCounterVec,
+    pub route_refreshes: IntCounter,
+    pub retries: IntCounterVec,
+    pub core_transport_errors: IntCounter,
+}
+
+impl GatewayMetrics {
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("strata_gateway".into()), None).expect("valid registry");
+        let connections = IntGauge::new("redis_connections", "Open RESP connections").expect("valid metric");
+        let commands = IntCounterVec::new(Opts::new("redis_commands_total", "RESP commands by outcome"), &["outcome"]).expect("valid metric");
+        let route_refreshes = IntCounter::new("route_refreshes_total", "Route table reloads").expect("valid metric");
+        let retries = IntCounterVec::new(Opts::new("core_retries_total", "Core calls retried after a routing error"), &["method"])
+            .expect("valid metric");
+        let core_transport_errors =
+            IntCounter::new("core_transport_errors_total", "Core calls that failed in transport").expect("valid metric");
+        for m in [
+            Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(commands.clone()),
+            Box::new(route_refreshes.clone()),
+            Box::new(retries.clone()),
+            Box::new(core_transport_errors.clone()),
+        ] {
+            registry.register(m).expect("metric registered once");
+        }
+        Self { registry, connections, commands, route_refreshes, retries, core_transport_errors }
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
+            out = format!("# metrics encoding failed: {e}\n");
+        }
+        out
+    }
+}
+
+impl Default for GatewayMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

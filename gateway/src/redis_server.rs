@@ -1,0 +1,170 @@
+//! The RESP listener: one task per connection.
+//!
+//! Commands that arrive together (a pipeline) are cut into *waves*: consecutive commands with
+//! disjoint key sets run concurrently, a command that touches a key already in the wave
+//! starts the next wave, and commands that read or change the session (HELLO, AUTH, SELECT,
+//! CLIENT, QUIT) or the whole keyspace run alone. Replies are always written in request
+//! order. So a pipeline `SET a 1; GET a` still reads its own write, while `GET a; GET b; ...`
+//! fans out to the core in parallel.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use strata_protocols::redis::{self, Access, Command, ServerContext, Session};
+use strata_protocols::resp::{self, Reply};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::core_kv::CoreKv;
+use crate::metrics::GatewayMetrics;
+
+/// Commands in one wave at most; bounds the memory of replies held before writing.
+const MAX_WAVE: usize = 1024;
+
+pub struct RedisServer {
+    pub kv: CoreKv,
+    pub ctx: Arc<ServerContext>,
+    pub metrics: GatewayMetrics,
+    next_client_id: AtomicU64,
+}
+
+impl RedisServer {
+    pub fn new(kv: CoreKv, ctx: Arc<ServerContext>, metrics: GatewayMetrics) -> Arc<Self> {
+        Arc::new(Self { kv, ctx, metrics, next_client_id: AtomicU64::new(1) })
+    }
+
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let server = self.clone();
+            tokio::spawn(async move {
+                let _ = stream.set_nodelay(true);
+                let id = server.next_client_id.fetch_add(1, Ordering::Relaxed);
+                server.metrics.connections.inc();
+                server.ctx.connected_clients.fetch_add(1, Ordering::Relaxed);
+                server.ctx.total_connections_received.fetch_add(1, Ordering::Relaxed);
+                if let Err(e) = server.handle(stream, id).await {
+                    tracing::debug!(client = id, %peer, error = %e, "connection closed with error");
+                }
+                server.ctx.connected_clients.fetch_sub(1, Ordering::Relaxed);
+                server.metrics.connections.dec();
+            });
+        }
+    }
+
+    async fn handle(&self, mut stream: TcpStream, id: u64) -> std::io::Result<()> {
+        let mut session = Session::new(id, &self.ctx);
+        let mut input = BytesMut::with_capacity(16 * 1024);
+        loop {
+            let mut requests = Vec::new();
+            let mut protocol_error = None;
+            loop {
+                let limits = session.request_limits(&self.ctx);
+                match resp::parse_request(&mut input, &limits) {
+                    // Until AUTH succeeds, take one request at a time: limits and permissions
+                    // change with it.
+                    Ok(Some(args)) if session.needs_auth(&self.ctx) => {
+                        requests.push(args);
+                        break;
+                    }
+                    Ok(Some(args)) => requests.push(args),
+                    Ok(None) => break,
+                    Err(e) => {
+                        protocol_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            if requests.is_empty() && protocol_error.is_none() {
+                if stream.read_buf(&mut input).await? == 0 {
+                    return Ok(());
+                }
+                continue;
+            }
+            let mut output = BytesMut::new();
+            let close = self.run_pipeline(requests, &mut session, &mut output).await;
+            if let Some(e) = &protocol_error {
+                // Like Redis: report the protocol error, then drop the connection.
+                e.to_reply().encode(session.protocol, &mut output);
+            }
+            stream.write_all(&output).await?;
+            if close || protocol_error.is_some() {
+                stream.shutdown().await.ok();
+                return Ok(());
+            }
+        }
+    }
+
+    /// Executes a batch of requests, appending encoded replies in order. Returns true when
+    /// the connection must close (QUIT).
+    async fn run_pipeline(&self, requests: Vec<Vec<Bytes>>, session: &mut Session, output: &mut BytesMut) -> bool {
+        let mut wave: Vec<Result<Command, Reply>> = Vec::new();
+        let mut wave_keys: HashSet<Bytes> = HashSet::new();
+        for args in requests {
+            let parsed = Command::parse(args, session, &self.ctx);
+            let access = match &parsed {
+                Ok(cmd) => cmd.access(),
+                Err(_) => Access::Keys(Vec::new()),
+            };
+            match access {
+                Access::Barrier => {
+                    self.run_wave(std::mem::take(&mut wave), session, output).await;
+                    wave_keys.clear();
+                    let Ok(cmd) = parsed else { continue };
+                    let outcome = redis::execute(cmd, session, &self.kv, &self.ctx).await;
+                    self.count(&outcome.reply);
+                    outcome.reply.encode(session.protocol, output);
+                    if outcome.close {
+                        return true;
+                    }
+                }
+                Access::Keys(keys) => {
+                    let conflicts = keys.iter().any(|k| wave_keys.contains(k));
+                    if conflicts || wave.len() >= MAX_WAVE {
+                        self.run_wave(std::mem::take(&mut wave), session, output).await;
+                        wave_keys.clear();
+                    }
+                    wave_keys.extend(keys);
+                    wave.push(parsed);
+                }
+            }
+        }
+        self.run_wave(wave, session, output).await;
+        false
+    }
+
+    async fn run_wave(&self, wave: Vec<Result<Command, Reply>>, session: &Session, output: &mut BytesMut) {
+        if wave.is_empty() {
+            return;
+        }
+        let replies = futures::future::join_all(wave.into_iter().map(|parsed| async move {
+            match parsed {
+                Ok(cmd) => {
+                    // Keyed commands never change the session; they get a copy.
+                    let mut copy = session.clone();
+                    redis::execute(cmd, &mut copy, &self.kv, &self.ctx).await.reply
+                }
+                Err(reply) => reply,
+            }
+        }))
+        .await;
+        for reply in replies {
+            self.count(&reply);
+            reply.encode(session.protocol, output);
+        }
+    }
+
+    fn count(&self, reply: &Reply) {
+        let outcome = if matches!(reply, Reply::Error(_)) { "error" } else { "ok" };
+        self.metrics.commands.with_label_values(&[outcome]).inc();
+    }
+}

@@ -1,0 +1,260 @@
+//! The gateway's view of the core: which range holds a key, who leads it, and how to retry
+//! when that view is stale.
+//!
+//! Each request names the range and epoch it targets. The core answers typed errors — not
+//! leader (with a hint), epoch mismatch (with the current descriptor), key not in range,
+//! range not found, unavailable — and the router refreshes what it knows and retries within a
+//! bounded budget (attempts and time), so a leader change or a stale route costs a retry, not
+//! an error to the client.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use strata_proto::core as pb;
+use strata_proto::core::kv_client::KvClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::metrics::GatewayMetrics;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum RouteError {
+    #[error("no core node reachable: {0}")]
+    Unavailable(String),
+    #[error("core rejected the request: {0}")]
+    Rejected(String),
+}
+
+/// A cached range: its descriptor and the leader we last heard of.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub descriptor: pb::RangeDescriptor,
+    pub leader_addr: Option<String>,
+}
+
+impl Route {
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let d = &self.descriptor;
+        key >= &d.start_key[..] && (d.end_key.is_empty() || key < &d.end_key[..])
+    }
+
+    pub fn header(&self) -> pb::RequestHeader {
+        pb::RequestHeader { range_id: self.descriptor.range_id, epoch: self.descriptor.epoch }
+    }
+}
+
+/// What a core call returned, stripped of the routing outcome.
+pub enum Attempt<T> {
+    Done(T),
+    RangeError(pb::RangeError),
+}
+
+pub struct RetryBudget {
+    pub attempts: usize,
+    pub time: Duration,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self { attempts: 60, time: Duration::from_secs(15) }
+    }
+}
+
+pub struct Router {
+    seeds: Vec<String>,
+    channels: RwLock<HashMap<String, Channel>>,
+    /// Ranges sorted by start key.
+    routes: RwLock<Vec<Route>>,
+    budget: RetryBudget,
+    metrics: GatewayMetrics,
+}
+
+impl Router {
+    pub fn new(seeds: Vec<String>, metrics: GatewayMetrics) -> Arc<Self> {
+        Arc::new(Self {
+            seeds,
+            channels: RwLock::default(),
+            routes: RwLock::default(),
+            budget: RetryBudget::default(),
+            metrics,
+        })
+    }
+
+    pub fn client(&self, addr: &str) -> Result<KvClient<Channel>, RouteError> {
+        if let Some(ch) = self.channels.read().unwrap_or_else(|e| e.into_inner()).get(addr) {
+            return Ok(KvClient::new(ch.clone()).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX));
+        }
+        let ch = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| RouteError::Unavailable(format!("bad core address {addr}: {e}")))?
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        self.channels.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), ch.clone());
+        Ok(KvClient::new(ch).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX))
+    }
+
+    /// Every core address we know: seeds plus replicas named by descriptors.
+    fn known_addrs(&self) -> Vec<String> {
+        let mut addrs = self.seeds.clone();
+        for route in self.routes.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            for r in &route.descriptor.replicas {
+                if !addrs.contains(&r.addr) {
+                    addrs.push(r.addr.clone());
+                }
+            }
+        }
+        addrs
+    }
+
+    /// Reloads the route table from any reachable core node.
+    pub async fn refresh(&self) -> Result<(), RouteError> {
+        self.metrics.route_refreshes.inc();
+        let mut last_err = String::from("no core addresses configured");
+        for addr in self.known_addrs() {
+            let mut client = self.client(&addr)?;
+            let request = tonic::Request::new(pb::RangesRequest {});
+            match tokio::time::timeout(Duration::from_secs(2), client.ranges(request)).await {
+                Ok(Ok(resp)) => {
+                    let mut ranges = resp.into_inner().ranges;
+                    if ranges.is_empty() {
+                        last_err = format!("{addr} hosts no ranges");
+                        continue;
+                    }
+                    ranges.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+                    let leaders = self.leader_addrs(&ranges);
+                    let routes = ranges
+                        .into_iter()
+                        .map(|d| {
+                            let leader_addr = leaders.get(&d.range_id).cloned().flatten();
+                            Route { descriptor: d, leader_addr }
+                        })
+                        .collect();
+                    *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
+                    return Ok(());
+                }
+                Ok(Err(status)) => last_err = format!("{addr}: {}", status.message()),
+                Err(_) => last_err = format!("{addr}: timed out"),
+            }
+        }
+        Err(RouteError::Unavailable(last_err))
+    }
+
+    fn leader_addrs(&self, ranges: &[pb::RangeDescriptor]) -> HashMap<u64, Option<String>> {
+        ranges
+            .iter()
+            .map(|d| {
+                let addr = d.replicas.iter().find(|r| r.node_id == d.leader_node_id && d.leader_node_id != 0).map(|r| r.addr.clone());
+                (d.range_id, addr)
+            })
+            .collect()
+    }
+
+    pub fn routes(&self) -> Vec<Route> {
+        self.routes.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The range holding `key`.
+    pub fn route_for(&self, key: &[u8]) -> Option<Route> {
+        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        let idx = routes.partition_point(|r| r.descriptor.start_key[..] <= *key);
+        idx.checked_sub(1).and_then(|i| routes.get(i)).filter(|r| r.contains(key)).cloned()
+    }
+
+    fn set_leader(&self, range_id: u64, addr: Option<String>) {
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(route) = routes.iter_mut().find(|r| r.descriptor.range_id == range_id) {
+            route.leader_addr = addr;
+        }
+    }
+
+    fn replace_descriptors(&self, current: Vec<pb::RangeDescriptor>) {
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        for d in current {
+            if let Some(route) = routes.iter_mut().find(|r| r.descriptor.range_id == d.range_id) {
+                route.descriptor = d;
+            }
+        }
+    }
+
+    /// Runs `call` against the leader of the range holding `key`, following redirects and
+    /// refreshing routes until it succeeds or the retry budget is spent.
+    pub async fn with_leader<T, F, Fut>(&self, key: &[u8], method: &'static str, call: F) -> Result<T, RouteError>
+    where
+        F: Fn(KvClient<Channel>, Route) -> Fut,
+        Fut: std::future::Future<Output = Result<Attempt<T>, tonic::Status>>,
+    {
+        let started = Instant::now();
+        let mut last_problem = String::new();
+        let mut tried: usize = 0;
+        for attempt in 0..self.budget.attempts {
+            if started.elapsed() > self.budget.time {
+                break;
+            }
+            if attempt > 0 {
+                self.metrics.retries.with_label_values(&[method]).inc();
+                // Short exponential backoff: elections take a few hundred ms.
+                let ms = (10u64 << attempt.min(5)).min(300);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+            }
+            let route = match self.route_for(key) {
+                Some(r) => r,
+                None => {
+                    if let Err(e) = self.refresh().await {
+                        last_problem = e.to_string();
+                    }
+                    continue;
+                }
+            };
+            let addr = match &route.leader_addr {
+                Some(a) => a.clone(),
+                None => {
+                    // Leader unknown: probe the replicas in turn; a follower answers NotLeader
+                    // with the hint we need.
+                    let replicas = &route.descriptor.replicas;
+                    if replicas.is_empty() {
+                        last_problem = "range has no replicas".into();
+                        let _ = self.refresh().await;
+                        continue;
+                    }
+                    tried += 1;
+                    replicas[tried % replicas.len()].addr.clone()
+                }
+            };
+            let client = self.client(&addr)?;
+            match call(client, route.clone()).await {
+                Ok(Attempt::Done(v)) => return Ok(v),
+                Ok(Attempt::RangeError(e)) => {
+                    last_problem = format!("{e:?}");
+                    self.handle_range_error(&route, &addr, e).await;
+                }
+                Err(status) => {
+                    last_problem = format!("{addr}: {}", status.message());
+                    self.metrics.core_transport_errors.inc();
+                    if status.code() != tonic::Code::Internal {
+                        // Transport failure: forget this leader, try another replica.
+                        self.set_leader(route.descriptor.range_id, None);
+                    } else {
+                        return Err(RouteError::Rejected(status.message().to_string()));
+                    }
+                }
+            }
+        }
+        Err(RouteError::Unavailable(format!("retry budget spent: {last_problem}")))
+    }
+
+    async fn handle_range_error(&self, route: &Route, addr: &str, e: pb::RangeError) {
+        use pb::range_error::Kind;
+        let range_id = route.descriptor.range_id;
+        match e.kind {
+            Some(Kind::NotLeader(nl)) => {
+                let hint = (!nl.leader_addr.is_empty() && nl.leader_addr != addr).then_some(nl.leader_addr);
+                self.set_leader(range_id, hint);
+            }
+            Some(Kind::EpochNotMatch(m)) => self.replace_descriptors(m.current_ranges),
+            Some(Kind::KeyNotInRange(_)) | Some(Kind::RangeNotFound(_)) => {
+                let _ = self.refresh().await;
+            }
+            Some(Kind::Unavailable(_)) | None => self.set_leader(range_id, None),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Strata's protocol layer: the RESP wire format ([`resp`]) and Redis command semantics
+//! ([`redis`]) written against the abstract [`kv::KvStore`] API.
+//!
+//! Nothing here does I/O: the gateway owns sockets and hands bytes in and replies out.
+
+pub mod kv;
+pub mod redis;
+pub mod resp;

@@ -1,0 +1,297 @@
+//! Commands: each module parses an argument vector into a typed struct and applies it.
+//!
+//! [`Command::parse`] does the checks Redis does before running anything (unknown command,
+//! arity, authentication) and then the command's own syntax checks; [`execute`] runs it.
+
+mod append;
+mod auth;
+mod client;
+mod command_info;
+mod dbsize;
+mod del;
+mod echo;
+mod exists;
+mod expire;
+mod expiry_arg;
+mod flush;
+mod get;
+mod getdel;
+mod getex;
+mod getrange;
+mod hello;
+mod incr;
+mod incrbyfloat;
+mod info;
+mod mget;
+mod mset;
+mod persist;
+mod ping;
+mod select;
+mod set;
+mod setrange;
+mod strlen;
+pub(crate) mod table;
+mod ttl;
+mod type_cmd;
+
+use bytes::Bytes;
+
+use super::error::RedisError;
+use super::session::{ServerContext, Session};
+use crate::kv::KvStore;
+use crate::resp::{parse_i64, Reply};
+
+/// A parsed command, ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Command {
+    kind: Kind,
+    /// The Redis keys it touches, from the command table's key positions.
+    keys: Vec<Bytes>,
+}
+
+/// What a command needs to run safely next to others in a pipeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Touches exactly these Redis keys (possibly none) and not the session: may run
+    /// concurrently with commands on disjoint keys.
+    Keys(Vec<Bytes>),
+    /// Reads or changes the session, or the whole keyspace: must run alone, in order.
+    Barrier,
+}
+
+/// The result of [`execute`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub reply: Reply,
+    /// Close the connection after writing `reply` (QUIT).
+    pub close: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Kind {
+    Ping(ping::Ping),
+    Echo(echo::Echo),
+    Hello(hello::Hello),
+    Auth(auth::Auth),
+    Select(select::Select),
+    Quit,
+    Client(client::Client),
+    CommandInfo(command_info::CommandInfo),
+    Info(info::Info),
+    DbSize,
+    Flush,
+    Get(get::Get),
+    Set(set::Set),
+    GetDel(getdel::GetDel),
+    GetEx(getex::GetEx),
+    MGet(mget::MGet),
+    MSet(mset::MSet),
+    Del(del::Del),
+    Exists(exists::Exists),
+    Type(type_cmd::Type),
+    Incr(incr::Incr),
+    IncrByFloat(incrbyfloat::IncrByFloat),
+    Append(append::Append),
+    Strlen(strlen::Strlen),
+    GetRange(getrange::GetRange),
+    SetRange(setrange::SetRange),
+    Expire(expire::Expire),
+    Ttl(ttl::Ttl),
+    Persist(persist::Persist),
+}
+
+impl Command {
+    /// Parses one request. On failure returns the error reply Redis would send.
+    ///
+    /// Checks run in Redis's order: unknown command / subcommand, arity, authentication
+    /// (NOAUTH), then the command's own syntax.
+    pub fn parse(
+        args: Vec<Bytes>,
+        session: &Session,
+        ctx: &ServerContext,
+    ) -> Result<Command, Reply> {
+        Self::try_parse(&args, session, ctx).map_err(|err| err.to_reply())
+    }
+
+    fn try_parse(
+        args: &[Bytes],
+        session: &Session,
+        ctx: &ServerContext,
+    ) -> Result<Command, RedisError> {
+        let spec = table::lookup(args)?;
+        if session.needs_auth(ctx) && !spec.has_flag("no_auth") {
+            return Err(RedisError::NoAuth);
+        }
+        let kind = Kind::parse(spec.name, args)?;
+        Ok(Command {
+            kind,
+            keys: spec.keys(args),
+        })
+    }
+
+    /// How this command may be scheduled relative to its neighbours in a pipeline.
+    pub fn access(&self) -> Access {
+        match self.kind {
+            Kind::Hello(_)
+            | Kind::Auth(_)
+            | Kind::Select(_)
+            | Kind::Quit
+            | Kind::Client(_)
+            | Kind::Info(_)
+            | Kind::DbSize
+            | Kind::Flush => Access::Barrier,
+            _ => Access::Keys(self.keys.clone()),
+        }
+    }
+}
+
+impl Kind {
+    fn parse(name: &str, args: &[Bytes]) -> Result<Kind, RedisError> {
+        Ok(match name {
+            "ping" => Kind::Ping(ping::Ping::parse(args)?),
+            "echo" => Kind::Echo(echo::Echo::parse(args)?),
+            "hello" => Kind::Hello(hello::Hello::parse(args)?),
+            "auth" => Kind::Auth(auth::Auth::parse(args)?),
+            "select" => Kind::Select(select::Select::parse(args)?),
+            "quit" => Kind::Quit,
+            n if n.starts_with("client|") => Kind::Client(client::Client::parse(n, args)?),
+            "command" => Kind::CommandInfo(command_info::CommandInfo::All),
+            n if n.starts_with("command|") => {
+                Kind::CommandInfo(command_info::CommandInfo::parse(n, args)?)
+            }
+            "info" => Kind::Info(info::Info::parse(args)),
+            "dbsize" => Kind::DbSize,
+            "flushdb" | "flushall" => {
+                flush::parse(args)?;
+                Kind::Flush
+            }
+            "get" => Kind::Get(get::Get::parse(args)?),
+            "set" => Kind::Set(set::Set::parse_set(args)?),
+            "setnx" => Kind::Set(set::Set::parse_setnx(args)?),
+            "setex" => Kind::Set(set::Set::parse_setex(
+                args,
+                expiry_arg::Unit::Seconds,
+                "setex",
+            )?),
+            "psetex" => Kind::Set(set::Set::parse_setex(
+                args,
+                expiry_arg::Unit::Milliseconds,
+                "psetex",
+            )?),
+            "getset" => Kind::Set(set::Set::parse_getset(args)?),
+            "getdel" => Kind::GetDel(getdel::GetDel::parse(args)?),
+            "getex" => Kind::GetEx(getex::GetEx::parse(args)?),
+            "mget" => Kind::MGet(mget::MGet::parse(args)),
+            "mset" => Kind::MSet(mset::MSet::parse(args, false)?),
+            "msetnx" => Kind::MSet(mset::MSet::parse(args, true)?),
+            "del" | "unlink" => Kind::Del(del::Del::parse(args)),
+            "exists" => Kind::Exists(exists::Exists::parse(args)),
+            "type" => Kind::Type(type_cmd::Type::parse(args)?),
+            "incr" | "decr" | "incrby" | "decrby" => Kind::Incr(incr::Incr::parse(name, args)?),
+            "incrbyfloat" => Kind::IncrByFloat(incrbyfloat::IncrByFloat::parse(args)?),
+            "append" => Kind::Append(append::Append::parse(args)?),
+            "strlen" => Kind::Strlen(strlen::Strlen::parse(args)?),
+            "getrange" => Kind::GetRange(getrange::GetRange::parse(args)?),
+            "setrange" => Kind::SetRange(setrange::SetRange::parse(args)?),
+            "expire" | "pexpire" | "expireat" | "pexpireat" => {
+                Kind::Expire(expire::Expire::parse(name, args)?)
+            }
+            "ttl" | "pttl" | "expiretime" | "pexpiretime" => {
+                Kind::Ttl(ttl::Ttl::parse(name, args)?)
+            }
+            "persist" => Kind::Persist(persist::Persist::parse(args)?),
+            // The table lists only commands handled above; reaching this is a table bug.
+            _ => {
+                return Err(RedisError::UnknownCommand {
+                    name: args.first().cloned().unwrap_or_default(),
+                    args: args.get(1..).unwrap_or_default().to_vec(),
+                });
+            }
+        })
+    }
+}
+
+/// Runs a parsed command.
+///
+/// For [`Access::Barrier`] commands pass the connection's real session; keyed commands never
+/// modify the session, so a clone is fine for them. Encode the reply with the session's
+/// protocol version *after* this returns (HELLO 3 answers in RESP3).
+pub async fn execute<K: KvStore>(
+    cmd: Command,
+    session: &mut Session,
+    kv: &K,
+    ctx: &ServerContext,
+) -> Outcome {
+    ctx.count_command();
+    let close = matches!(cmd.kind, Kind::Quit);
+    let reply = match run(cmd.kind, session, kv, ctx).await {
+        Ok(reply) => reply,
+        Err(err) => {
+            if let RedisError::Kv(kv_err) = &err {
+                tracing::warn!(error = %kv_err, "redis command failed in the KV layer");
+            }
+            err.to_reply()
+        }
+    };
+    Outcome { reply, close }
+}
+
+async fn run<K: KvStore>(
+    kind: Kind,
+    session: &mut Session,
+    kv: &K,
+    ctx: &ServerContext,
+) -> Result<Reply, RedisError> {
+    match kind {
+        Kind::Ping(c) => Ok(c.apply()),
+        Kind::Echo(c) => Ok(c.apply()),
+        Kind::Hello(c) => c.apply(session, ctx),
+        Kind::Auth(c) => c.apply(session, ctx),
+        Kind::Select(c) => c.apply(session),
+        Kind::Quit => Ok(Reply::ok()),
+        Kind::Client(c) => c.apply(session),
+        Kind::CommandInfo(c) => Ok(c.apply()),
+        Kind::Info(c) => c.apply(kv, ctx).await,
+        Kind::DbSize => dbsize::apply(kv).await,
+        Kind::Flush => flush::apply(kv).await,
+        Kind::Get(c) => c.apply(kv).await,
+        Kind::Set(c) => c.apply(kv).await,
+        Kind::GetDel(c) => c.apply(kv).await,
+        Kind::GetEx(c) => c.apply(kv).await,
+        Kind::MGet(c) => c.apply(kv).await,
+        Kind::MSet(c) => c.apply(kv).await,
+        Kind::Del(c) => c.apply(kv).await,
+        Kind::Exists(c) => c.apply(kv).await,
+        Kind::Type(c) => c.apply(kv).await,
+        Kind::Incr(c) => c.apply(kv).await,
+        Kind::IncrByFloat(c) => c.apply(kv).await,
+        Kind::Append(c) => c.apply(kv, ctx).await,
+        Kind::Strlen(c) => c.apply(kv).await,
+        Kind::GetRange(c) => c.apply(kv).await,
+        Kind::SetRange(c) => c.apply(kv, ctx).await,
+        Kind::Expire(c) => c.apply(kv).await,
+        Kind::Ttl(c) => c.apply(kv).await,
+        Kind::Persist(c) => c.apply(kv).await,
+    }
+}
+
+/// Argument `i`, which the arity check guarantees exists; a syntax error otherwise rather
+/// than a panic.
+pub(crate) fn arg(args: &[Bytes], i: usize) -> Result<Bytes, RedisError> {
+    args.get(i).cloned().ok_or(RedisError::Syntax)
+}
+
+/// An integer argument, parsed like Redis's `getLongLongFromObject`.
+pub(crate) fn int_arg(arg: &[u8]) -> Result<i64, RedisError> {
+    parse_i64(arg).ok_or(RedisError::NotInteger)
+}
+
+/// Case-insensitive option match (`nx`, `NX`, `Nx`).
+pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
+    arg.eq_ignore_ascii_case(option.as_bytes())
+}
+
+#[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
+mod tests;

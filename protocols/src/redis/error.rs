@@ -1,0 +1,233 @@
+//! Every error a Redis command can answer, mapped to Redis 7.0's exact text in one place.
+
+use bytes::Bytes;
+
+use crate::kv::KvError;
+use crate::resp::Reply;
+
+/// A command failure. [`RedisError::to_reply`] turns it into the error reply Redis sends.
+///
+/// The `Display` text is the reply text without the leading `-`; variants that echo client
+/// bytes (unknown command names) are rendered lossily by `Display` but byte-exact by
+/// `to_reply`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RedisError {
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    #[error("ERR syntax error")]
+    Syntax,
+    /// Carries the command's full lowercase name, e.g. `get` or `client|setname`.
+    #[error("ERR wrong number of arguments for '{0}' command")]
+    WrongArity(String),
+    #[error(
+        "ERR unknown command '{}', with args beginning with: {}",
+        String::from_utf8_lossy(name),
+        quoted_args_lossy(args)
+    )]
+    UnknownCommand { name: Bytes, args: Vec<Bytes> },
+    /// `container` is the uppercase container command (`CLIENT`, `COMMAND`).
+    #[error(
+        "ERR unknown subcommand '{}'. Try {container} HELP.",
+        String::from_utf8_lossy(name)
+    )]
+    UnknownSubcommand { name: Bytes, container: String },
+    #[error("NOAUTH Authentication required.")]
+    NoAuth,
+    #[error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")]
+    HelloNoAuth,
+    #[error("WRONGPASS invalid username-password pair or user is disabled.")]
+    WrongPass,
+    #[error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")]
+    AuthNotConfigured,
+    /// Carries the lowercase command name.
+    #[error("ERR invalid expire time in '{0}' command")]
+    InvalidExpire(&'static str),
+    #[error("ERR increment or decrement would overflow")]
+    Overflow,
+    #[error("ERR decrement would overflow")]
+    DecrementOverflow,
+    #[error("ERR increment would produce NaN or Infinity")]
+    NanOrInfinity,
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    StringTooLong,
+    #[error("ERR offset is out of range")]
+    OffsetOutOfRange,
+    #[error("ERR DB index is out of range")]
+    DbIndexOutOfRange,
+    #[error("NOPROTO unsupported protocol version")]
+    NoProto,
+    #[error("ERR Protocol version is not an integer or out of range")]
+    ProtocolVersionNotInteger,
+    #[error("ERR Syntax error in HELLO option '{0}'")]
+    HelloSyntax(String),
+    #[error("ERR Client names cannot contain spaces, newlines or special characters.")]
+    InvalidClientName,
+    /// CLIENT SETINFO with a value containing spaces or special characters.
+    #[error("ERR {0} cannot contain spaces, newlines or special characters.")]
+    InvalidClientInfo(String),
+    #[error("ERR Unrecognized option '{0}'")]
+    UnrecognizedOption(String),
+    /// EXPIRE with an option other than NX / XX / GT / LT.
+    #[error("ERR Unsupported option {0}")]
+    UnsupportedOption(String),
+    #[error("ERR NX and XX, GT or LT options at the same time are not compatible")]
+    ExpireNxConflict,
+    #[error("ERR GT and LT options at the same time are not compatible")]
+    ExpireGtLtConflict,
+    #[error("{}", kv_error_text(.0))]
+    Kv(KvError),
+}
+
+impl From<KvError> for RedisError {
+    fn from(err: KvError) -> Self {
+        RedisError::Kv(err)
+    }
+}
+
+/// Redis's argument excerpt for unknown commands: `'a' 'b' ` (each quoted, each followed by a
+/// space), cut once 128 bytes have been written.
+fn quoted_args(args: &[Bytes]) -> Vec<u8> {
+    const LIMIT: usize = 128;
+    let mut out = Vec::new();
+    for arg in args {
+        if out.len() >= LIMIT {
+            break;
+        }
+        // Like `%.*s`, the argument is cut at a NUL byte and at the remaining budget.
+        let until_nul = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+        let take = until_nul.min(LIMIT - out.len());
+        out.push(b'\'');
+        out.extend_from_slice(arg.get(..take).unwrap_or_default());
+        out.extend_from_slice(b"' ");
+    }
+    out
+}
+
+fn quoted_args_lossy(args: &[Bytes]) -> String {
+    String::from_utf8_lossy(&quoted_args(args)).into_owned()
+}
+
+/// `%.128s` of a client-supplied name: at most 128 bytes, cut at a NUL.
+fn c_string_prefix(name: &[u8]) -> &[u8] {
+    let until_nul = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    name.get(..until_nul.min(128)).unwrap_or_default()
+}
+
+fn kv_error_text(err: &KvError) -> String {
+    match err {
+        KvError::Unavailable(msg) | KvError::TryAgain(msg) => format!("TRYAGAIN {msg}"),
+        KvError::Invalid(msg) => format!("ERR {msg}"),
+        KvError::Internal(msg) => format!("ERR internal error: {msg}"),
+    }
+}
+
+impl RedisError {
+    /// The error reply, byte-exact with Redis 7.0.
+    pub fn to_reply(&self) -> Reply {
+        match self {
+            RedisError::UnknownCommand { name, args } => {
+                let mut text = b"ERR unknown command '".to_vec();
+                text.extend_from_slice(c_string_prefix(name));
+                text.extend_from_slice(b"', with args beginning with: ");
+                text.extend_from_slice(&quoted_args(args));
+                Reply::Error(Bytes::from(text))
+            }
+            RedisError::UnknownSubcommand { name, container } => {
+                let mut text = b"ERR unknown subcommand '".to_vec();
+                text.extend_from_slice(c_string_prefix(name));
+                text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
+                Reply::Error(Bytes::from(text))
+            }
+            other => Reply::error(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(err: RedisError) -> Vec<u8> {
+        match err.to_reply() {
+            Reply::Error(t) => t.to_vec(),
+            other => panic!("not an error reply: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn texts_match_redis() {
+        assert_eq!(
+            text(RedisError::WrongType),
+            b"WRONGTYPE Operation against a key holding the wrong kind of value"
+        );
+        assert_eq!(
+            text(RedisError::WrongArity("get".into())),
+            b"ERR wrong number of arguments for 'get' command"
+        );
+        assert_eq!(
+            text(RedisError::InvalidExpire("set")),
+            b"ERR invalid expire time in 'set' command"
+        );
+        assert_eq!(text(RedisError::NoAuth), b"NOAUTH Authentication required.");
+        assert_eq!(
+            text(RedisError::Kv(KvError::Unavailable("no leader".into()))),
+            b"TRYAGAIN no leader"
+        );
+        assert_eq!(
+            text(RedisError::Kv(KvError::Invalid("too big".into()))),
+            b"ERR too big"
+        );
+        assert_eq!(
+            text(RedisError::Kv(KvError::Internal("disk".into()))),
+            b"ERR internal error: disk"
+        );
+    }
+
+    #[test]
+    fn unknown_command_echoes_args_like_redis() {
+        let err = RedisError::UnknownCommand {
+            name: Bytes::from_static(b"FOO"),
+            args: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+        };
+        assert_eq!(
+            text(err),
+            b"ERR unknown command 'FOO', with args beginning with: 'a' 'b' "
+        );
+        let none = RedisError::UnknownCommand {
+            name: Bytes::from_static(b"foo"),
+            args: vec![],
+        };
+        assert_eq!(
+            text(none),
+            b"ERR unknown command 'foo', with args beginning with: "
+        );
+        // The excerpt stops once 128 bytes were written, cutting the last argument to fit.
+        let long = RedisError::UnknownCommand {
+            name: Bytes::from_static(b"x"),
+            args: vec![
+                Bytes::from(vec![b'a'; 100]),
+                Bytes::from(vec![b'b'; 100]),
+                Bytes::from_static(b"c"),
+            ],
+        };
+        let t = text(long);
+        let excerpt = t
+            .strip_prefix(&b"ERR unknown command 'x', with args beginning with: "[..])
+            .unwrap();
+        assert_eq!(excerpt.len(), 3 + 100 + 3 + (128 - 103));
+        assert!(excerpt.ends_with(b"b' "));
+    }
+
+    #[test]
+    fn unknown_subcommand_names_container() {
+        let err = RedisError::UnknownSubcommand {
+            name: Bytes::from_static(b"foo"),
+            container: "CLIENT".into(),
+        };
+        assert_eq!(text(err), b"ERR unknown subcommand 'foo'. Try CLIENT HELP.");
+    }
+}

@@ -1,0 +1,32 @@
+//! Redis command semantics on top of [`crate::kv::KvStore`].
+//!
+//! # Gateway entry API
+//!
+//! For each connection the gateway keeps a [`Session`] (created with [`Session::new`]) and
+//! shares one [`ServerContext`] behind an `Arc`. Then, for every request:
+//!
+//! 1. **Parse bytes.** [`crate::resp::parse_request`]`(&mut buf, &session.request_limits(&ctx))`
+//!    → `Ok(None)`: read more; `Ok(Some(args))`: one command; `Err(e)`: write
+//!    `e.to_reply()` and close the connection.
+//! 2. **Parse the command.** [`Command::parse`]`(args, &session, &ctx)` → `Err(reply)` is the
+//!    error to send (unknown command, arity, NOAUTH, syntax); nothing else happens.
+//! 3. **Schedule.** [`Command::access`] → [`Access::Keys`]: may run concurrently with other
+//!    pipelined commands whose key sets are disjoint (replies still go out in request order);
+//!    [`Access::Barrier`]: wait for everything before it, run alone, then continue.
+//! 4. **Execute.** [`execute`]`(cmd, &mut session, &kv, &ctx).await` → [`Outcome`]. Barrier
+//!    commands get the real session; keyed commands never modify it, so a clone is fine.
+//!    Encode `outcome.reply` with `session.protocol` as it is *after* execution (HELLO 3
+//!    answers in RESP3), and close the connection after writing it if `outcome.close`.
+//!
+//! The gateway also maintains `ctx.connected_clients` and `ctx.total_connections_received`.
+
+mod command;
+pub mod error;
+pub mod keyspace;
+mod long_double;
+mod retry;
+pub mod session;
+
+pub use command::{execute, Access, Command, Outcome};
+pub use error::RedisError;
+pub use session::{ServerContext, Session, REDIS_VERSION};

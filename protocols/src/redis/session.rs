@@ -1,0 +1,133 @@
+//! Per-connection state ([`Session`]) and state shared by all connections ([`ServerContext`]).
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+
+use crate::resp::{Limits, ProtocolVersion};
+
+/// The Redis version Strata reports and emulates.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// Server-wide state, shared by every connection behind an `Arc`.
+#[derive(Debug)]
+pub struct ServerContext {
+    pub redis_version: &'static str,
+    pub started_at: Instant,
+    /// The default user's password; `None` means no AUTH is required.
+    pub requirepass: Option<String>,
+    pub tcp_port: u16,
+    pub process_id: u32,
+    /// 40 hex characters identifying this process run (INFO `run_id`).
+    pub run_id: String,
+    pub limits: Limits,
+    /// Open client connections; the gateway increments / decrements it.
+    pub connected_clients: AtomicUsize,
+    /// Connections accepted since start; the gateway increments it.
+    pub total_connections_received: AtomicU64,
+    /// Commands executed since start; [`super::execute`] increments it.
+    pub total_commands_processed: AtomicU64,
+}
+
+impl ServerContext {
+    pub fn new(tcp_port: u16, requirepass: Option<String>) -> Self {
+        ServerContext {
+            redis_version: REDIS_VERSION,
+            started_at: Instant::now(),
+            requirepass,
+            tcp_port,
+            process_id: std::process::id(),
+            run_id: random_hex(40),
+            limits: Limits::default(),
+            connected_clients: AtomicUsize::new(0),
+            total_connections_received: AtomicU64::new(0),
+            total_commands_processed: AtomicU64::new(0),
+        }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started_at.elapsed().as_secs()
+    }
+
+    pub(crate) fn count_command(&self) {
+        self.total_commands_processed
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Wall-clock unix milliseconds on this gateway. Only used where Redis itself consults its
+/// own clock before touching a key (overflow checks of relative expiries); TTL arithmetic uses
+/// the core's clock from [`crate::kv::ReadSnapshot::now_ms`].
+pub(crate) fn gateway_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn random_hex(len: usize) -> String {
+    let mut out = String::with_capacity(len);
+    let mut counter = 0u64;
+    while out.len() < len {
+        // RandomState is seeded from the OS per instance: enough for an identifier.
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(counter);
+        counter += 1;
+        out.push_str(&format!("{:016x}", hasher.finish()));
+    }
+    out.truncate(len);
+    out
+}
+
+/// Per-connection state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Assigned by the gateway (CLIENT ID, HELLO `id`).
+    pub client_id: u64,
+    pub name: Option<Bytes>,
+    pub protocol: ProtocolVersion,
+    pub authenticated: bool,
+    /// Always 0: Strata has a single database.
+    pub db: u32,
+    /// From CLIENT SETINFO LIB-NAME / LIB-VER.
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+}
+
+impl Session {
+    /// A new connection: RESP2, authenticated only when no password is configured.
+    pub fn new(client_id: u64, ctx: &ServerContext) -> Self {
+        Session {
+            client_id,
+            name: None,
+            protocol: ProtocolVersion::Resp2,
+            authenticated: ctx.requirepass.is_none(),
+            db: 0,
+            lib_name: None,
+            lib_ver: None,
+        }
+    }
+
+    /// Whether commands other than AUTH / HELLO / QUIT are refused with NOAUTH.
+    pub fn needs_auth(&self, ctx: &ServerContext) -> bool {
+        ctx.requirepass.is_some() && !self.authenticated
+    }
+
+    /// The limits to parse this connection's next request with: Redis applies tighter ones
+    /// until the client has authenticated.
+    pub fn request_limits(&self, ctx: &ServerContext) -> Limits {
+        if self.needs_auth(ctx) {
+            ctx.limits.for_unauthenticated()
+        } else {
+            ctx.limits
+        }
+    }
+}

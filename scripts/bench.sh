@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Benchmarks Strata against redis-server in one run, with the same redis-benchmark load:
+#   redis-server with appendonly + appendfsync always (every write fsynced, like Strata),
+#   and a `strata dev` cluster (3 core replicas, each write fsynced on a quorum).
+# Usage: scripts/bench.sh [requests] [clients]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REQUESTS="${1:-100000}"
+CLIENTS="${2:-50}"
+./scripts/install-deps.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata-target}"
+cargo build --release --bin strata
+STRATA="$CARGO_TARGET_DIR/release/strata"
+
+WORK="$(mktemp -d)"
+cleanup() {
+  [ -n "${STRATA_PID:-}" ] && kill -INT "$STRATA_PID" 2>/dev/null && wait "$STRATA_PID" 2>/dev/null || true
+  [ -n "${REDIS_PID:-}" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+REDIS_PORT=$(free_port)
+STRATA_PORT=$(free_port)
+CORE_PORT=$((20000 + RANDOM % 20000))
+
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$WORK" --save "" \
+  --appendonly yes --appendfsync always >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+"$STRATA" dev --data-dir "$WORK/strata-data" --redis-port "$STRATA_PORT" --core-port "$CORE_PORT" \
+  --grpc-port "$(free_port)" --metrics-port "$(free_port)" >"$WORK/strata.log" 2>&1 &
+STRATA_PID=$!
+for _ in $(seq 1 300); do
+  grep -q '^ready' "$WORK/strata.log" 2>/dev/null && redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+  sleep 0.2
+done
+grep -q '^ready' "$WORK/strata.log" || { cat "$WORK/strata.log"; echo "strata dev did not become ready" >&2; exit 1; }
+
+run() { # port -> CSV lines "test,rps,avg,min,p50,p95,p99,max"
+  redis-benchmark -h 127.0.0.1 -p "$1" -t set,get -c "$CLIENTS" -n "$REQUESTS" -r 100000 --csv 2>/dev/null | tr -d '"' | grep -E '^(SET|GET),'
+}
+echo "running redis-benchmark -t set,get -c $CLIENTS -n $REQUESTS -r 100000 ..." >&2
+REDIS_CSV=$(run "$REDIS_PORT")
+STRATA_CSV=$(run "$STRATA_PORT")
+
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+echo
+echo "Date: $(date -u +%Y-%m-%d)  Machine: $(nproc) vCPU ($CPU), $(free -g | awk '/Mem:/{print $2}') GiB RAM"
+echo "Load: redis-benchmark -t set,get -c $CLIENTS -n $REQUESTS -r 100000 (loopback)"
+echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2): appendonly yes, appendfsync always"
+echo "Strata: strata dev (3 core replicas + 1 gateway, each write fsynced on a Raft quorum)"
+echo
+printf '| %-4s | %14s | %14s | %7s | %12s | %12s | %12s | %12s |\n' test "redis ops/s" "strata ops/s" ratio "redis p50 ms" "strata p50" "redis p99 ms" "strata p99"
+printf '|------|----------------|----------------|---------|--------------|--------------|--------------|--------------|\n'
+for t in SET GET; do
+  r=$(echo "$REDIS_CSV" | grep "^$t,")
+  s=$(echo "$STRATA_CSV" | grep "^$t,")
+  rr=$(echo "$r" | cut -d, -f2); sr=$(echo "$s" | cut -d, -f2)
+  rp50=$(echo "$r" | cut -d, -f5); sp50=$(echo "$s" | cut -d, -f5)
+  rp99=$(echo "$r" | cut -d, -f7); sp99=$(echo "$s" | cut -d, -f7)
+  ratio=$(python3 -c "print(f'{100*float('$sr')/float('$rr'):.0f}%')")
+  printf '| %-4s | %14s | %14s | %7s | %12s | %12s | %12s | %12s |\n' "$t" "$rr" "$sr" "$ratio" "$rp50" "$sp50" "$rp99" "$sp99"
+done

@@ -1,0 +1,148 @@
+//! `strata dev`: a whole cluster on one machine. Each core replica is a separate `strata core`
+//! process with its own data directory (so killing one behaves like losing a machine); the
+//! gateway runs in this process. Data stays under `--data-dir` across restarts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::process::{Child, Command};
+
+use crate::config::FileConfig;
+
+#[derive(Args, Debug, Clone)]
+pub struct DevArgs {
+    /// Where each node keeps its data (node-N/ below it).
+    #[arg(long, default_value = "strata-data")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 6379)]
+    redis_port: u16,
+    #[arg(long, default_value_t = 50051)]
+    grpc_port: u16,
+    #[arg(long, default_value_t = 9090)]
+    metrics_port: u16,
+    /// Core node N listens on core-port + N - 1.
+    #[arg(long, default_value_t = 7101)]
+    core_port: u16,
+    #[arg(long, default_value_t = 3)]
+    nodes: u16,
+    #[arg(long, env = "STRATA_REQUIREPASS")]
+    requirepass: Option<String>,
+}
+
+struct CoreProcess {
+    id: u64,
+    addr: String,
+    child: Child,
+}
+
+pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("locating the strata binary")?;
+    std::fs::create_dir_all(&args.data_dir)?;
+    let addrs: Vec<(u64, String)> =
+        (1..=args.nodes as u64).map(|id| (id, format!("{}:{}", args.host, args.core_port as u64 + id - 1))).collect();
+    let peers = addrs.iter().map(|(id, a)| format!("{id}={a}")).collect::<Vec<_>>().join(",");
+
+    let mut cores = Vec::new();
+    for (id, addr) in &addrs {
+        let dir = args.data_dir.join(format!("node-{id}"));
+        std::fs::create_dir_all(&dir)?;
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("core.log"))?;
+        let child = Command::new(&exe)
+            .args(["core", "--node-id", &id.to_string(), "--listen", addr, "--peers", &peers])
+            .arg("--data-dir")
+            .arg(&dir)
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting core node {id}"))?;
+        cores.push(CoreProcess { id: *id, addr: addr.clone(), child });
+    }
+
+    let socket = |port: u16| -> anyhow::Result<SocketAddr> { Ok(format!("{}:{port}", args.host).parse()?) };
+    let gateway_config = strata_gateway::GatewayConfig {
+        core: addrs.iter().map(|(_, a)| a.clone()).collect(),
+        redis: socket(args.redis_port)?,
+        grpc: socket(args.grpc_port)?,
+        metrics: socket(args.metrics_port)?,
+        requirepass: args.requirepass.clone().or(file.gateway.requirepass),
+    };
+    let gateway = match strata_gateway::Gateway::bind(gateway_config).await {
+        Ok(g) => g,
+        Err(e) => {
+            stop_cores(&mut cores).await;
+            return Err(e.context("binding gateway listeners"));
+        }
+    };
+
+    println!("Strata dev cluster (data in {})", args.data_dir.display());
+    println!("  redis    {}   try: redis-cli -p {}", gateway.redis_addr, gateway.redis_addr.port());
+    println!("  grpc     {}", gateway.grpc_addr);
+    println!("  metrics  http://{}/metrics", gateway.metrics_addr);
+    for core in &cores {
+        println!(
+            "  core {}   {}   data {}   metrics http://{}/metrics",
+            core.id,
+            core.addr,
+            args.data_dir.join(format!("node-{}", core.id)).display(),
+            core.addr
+        );
+    }
+    match wait_for_leader(&addrs, Duration::from_secs(60)).await {
+        Some(leader) => println!("ready: range 1 leader is core {leader}"),
+        None => println!("warning: no leader elected yet; see core.log files"),
+    }
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(gateway.serve(async move {
+        let _ = stop_rx.await;
+    }));
+    crate::shutdown_signal().await;
+    println!("stopping...");
+    let _ = stop_tx.send(());
+    let _ = serving.await;
+    stop_cores(&mut cores).await;
+    println!("stopped; data kept in {}", args.data_dir.display());
+    Ok(())
+}
+
+async fn stop_cores(cores: &mut [CoreProcess]) {
+    for core in cores.iter() {
+        if let Some(pid) = core.child.id() {
+            // SAFETY: sending SIGTERM to a child process we spawned and still own.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+    for core in cores.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(10), core.child.wait()).await.is_err() {
+            let _ = core.child.kill().await;
+        }
+    }
+}
+
+/// Polls the cores until one reports a leader for the first range.
+async fn wait_for_leader(addrs: &[(u64, String)], limit: Duration) -> Option<u64> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        for (_, addr) in addrs {
+            let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else { continue };
+            let Ok(channel) = endpoint.connect().await else { continue };
+            let mut client = strata_proto::core::kv_client::KvClient::new(channel);
+            if let Ok(resp) = client.ranges(strata_proto::core::RangesRequest {}).await {
+                if let Some(leader) = resp.into_inner().ranges.first().map(|r| r.leader_node_id).filter(|l| *l != 0) {
+                    return Some(leader);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    None
+}

@@ -1,0 +1,149 @@
+//! The `strata` binary: `core` runs one core replica, `gateway` runs a stateless gateway,
+//! `dev` runs a whole local cluster (three core processes and a gateway) with data on disk.
+
+mod config;
+mod dev;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::FileConfig;
+
+#[derive(Parser)]
+#[command(name = "strata", version, about = "Strata: a distributed key-value store speaking Redis, S3 and gRPC")]
+struct Cli {
+    /// TOML config file; flags override its values.
+    #[arg(long, global = true, env = "STRATA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one core replica.
+    Core(CoreArgs),
+    /// Run a stateless gateway.
+    Gateway(GatewayArgs),
+    /// Run a local cluster: 3 core replicas + 1 gateway, data under ./strata-data.
+    Dev(dev::DevArgs),
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct CoreArgs {
+    #[arg(long)]
+    node_id: Option<u64>,
+    /// Address to listen on (gRPC for gateways and peers, plus /metrics and /healthz).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Address others reach this node at (default: --listen).
+    #[arg(long)]
+    advertise: Option<String>,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The initial voters, this node included: `1=127.0.0.1:7101,2=...`.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
+    #[arg(long)]
+    heartbeat_ms: Option<u64>,
+    #[arg(long)]
+    election_timeout_ms: Option<u64>,
+    /// Build a Raft snapshot (and purge the log) every this many applied entries.
+    #[arg(long)]
+    snapshot_after_entries: Option<u64>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct GatewayArgs {
+    /// Core node addresses, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    core: Vec<String>,
+    #[arg(long)]
+    redis: Option<SocketAddr>,
+    #[arg(long)]
+    grpc: Option<SocketAddr>,
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Require clients to AUTH with this password.
+    #[arg(long, env = "STRATA_REQUIREPASS")]
+    requirepass: Option<String>,
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let file = match &cli.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Core(args) => run_core(config::core_config(args, file.core)?).await,
+            Command::Gateway(args) => run_gateway(config::gateway_config(args, file.gateway)?).await,
+            Command::Dev(args) => dev::run(args, file).await,
+        }
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn run_core(config: strata_core::NodeConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    tracing::info!(node_id = config.node_id, listen = %config.listen, data_dir = %config.data_dir.display(), "core node starting");
+    let node = strata_core::Node::open(config).await?;
+    node.serve(listener, shutdown_signal()).await?;
+    tracing::info!("core node stopped");
+    Ok(())
+}
+
+async fn run_gateway(config: strata_gateway::GatewayConfig) -> anyhow::Result<()> {
+    let gateway = strata_gateway::Gateway::bind(config).await?;
+    tracing::info!(redis = %gateway.redis_addr, grpc = %gateway.grpc_addr, metrics = %gateway.metrics_addr, "gateway serving");
+    gateway.serve(shutdown_signal()).await
+}
+
+pub fn default_core_timing() -> strata_core::RaftTiming {
+    strata_core::RaftTiming::default()
+}
+
+pub const GC_INTERVAL: Duration = Duration::from_secs(60);
+pub const GC_RETENTION: Duration = Duration::from_secs(600);
+pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(1);

@@ -1,0 +1,251 @@
+//! A real cluster for tests: three `strata core` processes and one `strata gateway` process
+//! on loopback ports chosen by the OS, each with its own data directory in a temp dir.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use strata_proto::core::kv_client::KvClient;
+use strata_proto::core::{NodeStatusRequest, RangesRequest};
+
+pub const STRATA: &str = env!("CARGO_BIN_EXE_strata");
+
+/// Finds a free loopback port by binding port 0.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Polls `check` until it returns Some or `limit` passes.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub struct CoreNode {
+    pub id: u64,
+    pub addr: String,
+    pub dir: PathBuf,
+    process: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+pub struct Cluster {
+    _root: tempfile::TempDir,
+    pub cores: Vec<CoreNode>,
+    peers: String,
+    gateway: Option<Child>,
+    pub redis_port: u16,
+    pub gateway_metrics_port: u16,
+    gateway_args: Vec<String>,
+}
+
+fn spawn_core(node: &CoreNode, peers: &str) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(node.dir.join("core.log")).expect("log file");
+    Command::new(STRATA)
+        .args(["core", "--node-id", &node.id.to_string(), "--listen", &node.addr, "--peers", peers])
+        .arg("--data-dir")
+        .arg(&node.dir)
+        .args(&node.extra_args)
+        .env("RUST_LOG", "info,openraft=warn")
+        .stdout(Stdio::from(log.try_clone().expect("log")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start strata core")
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        Self::start_with(&[], &[]).await
+    }
+
+    /// Starts a cluster; `core_args` and `gateway_args` are appended to every process's flags.
+    pub async fn start_with(core_args: &[&str], gateway_args: &[&str]) -> Self {
+        let root = tempfile::tempdir().expect("tempdir");
+        let mut cores = Vec::new();
+        for id in 1..=3u64 {
+            let dir = root.path().join(format!("node-{id}"));
+            std::fs::create_dir_all(&dir).expect("node dir");
+            cores.push(CoreNode {
+                id,
+                addr: format!("127.0.0.1:{}", free_port()),
+                dir,
+                process: None,
+                extra_args: core_args.iter().map(|s| s.to_string()).collect(),
+            });
+        }
+        let peers = cores.iter().map(|c| format!("{}={}", c.id, c.addr)).collect::<Vec<_>>().join(",");
+        for core in &mut cores {
+            core.process = Some(spawn_core(core, &peers));
+        }
+        let mut cluster = Cluster {
+            _root: root,
+            cores,
+            peers,
+            gateway: None,
+            redis_port: free_port(),
+            gateway_metrics_port: free_port(),
+            gateway_args: gateway_args.iter().map(|s| s.to_string()).collect(),
+        };
+        cluster.start_gateway();
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    pub fn root(&self) -> &Path {
+        self._root.path()
+    }
+
+    pub fn start_gateway(&mut self) {
+        let core = self.cores.iter().map(|c| c.addr.clone()).collect::<Vec<_>>().join(",");
+        let log_path = self.root().join("gateway.log");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).expect("log");
+        let child = Command::new(STRATA)
+            .args(["gateway", "--core", &core])
+            .args(["--redis", &format!("127.0.0.1:{}", self.redis_port)])
+            .args(["--grpc", &format!("127.0.0.1:{}", free_port())])
+            .args(["--metrics", &format!("127.0.0.1:{}", self.gateway_metrics_port)])
+            .args(&self.gateway_args)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start strata gateway");
+        self.gateway = Some(child);
+    }
+
+    pub fn redis_url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.redis_port)
+    }
+
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.redis_url()).expect("client");
+        client.get_multiplexed_async_connection().await.expect("connect to gateway")
+    }
+
+    /// Waits until the gateway answers and a write goes through Raft.
+    pub async fn wait_ready(&self) {
+        let url = self.redis_url();
+        eventually(Duration::from_secs(60), "cluster to accept writes", || {
+            let url = url.clone();
+            async move {
+                let client = redis::Client::open(url).ok()?;
+                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                let ok: String = redis::cmd("SET").arg("__ready").arg("1").query_async(&mut conn).await.ok()?;
+                (ok == "OK").then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// The node currently leading the first range, as the cores see it.
+    pub async fn leader(&self) -> Option<u64> {
+        for core in self.cores.iter().filter(|c| c.process.is_some()) {
+            let Ok(mut client) = KvClient::connect(format!("http://{}", core.addr)).await else { continue };
+            if let Ok(resp) = client.node_status(NodeStatusRequest {}).await {
+                let status = resp.into_inner();
+                if let Some(range) = status.ranges.first() {
+                    if range.role == "leader" {
+                        return Some(status.node_id);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    pub async fn wait_for_leader(&self, not: Option<u64>) -> u64 {
+        eventually(Duration::from_secs(30), "a leader", || async {
+            self.leader().await.filter(|l| Some(*l) != not)
+        })
+        .await
+    }
+
+    /// Applied index of the first range on `node`.
+    pub async fn applied_index(&self, node: u64) -> Option<u64> {
+        let core = self.core(node);
+        let mut client = KvClient::connect(format!("http://{}", core.addr)).await.ok()?;
+        let status = client.node_status(NodeStatusRequest {}).await.ok()?.into_inner();
+        status.ranges.first().map(|r| r.applied_index)
+    }
+
+    pub async fn ranges_from(&self, node: u64) -> Option<Vec<strata_proto::core::RangeDescriptor>> {
+        let core = self.core(node);
+        let mut client = KvClient::connect(format!("http://{}", core.addr)).await.ok()?;
+        Some(client.ranges(RangesRequest {}).await.ok()?.into_inner().ranges)
+    }
+
+    pub fn core(&self, id: u64) -> &CoreNode {
+        self.cores.iter().find(|c| c.id == id).expect("node id")
+    }
+
+    /// kill -9: the node loses everything not fsynced.
+    pub fn kill(&mut self, id: u64) {
+        let core = self.cores.iter_mut().find(|c| c.id == id).expect("node id");
+        if let Some(mut child) = core.process.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait: a clean shutdown.
+    pub fn stop(&mut self, id: u64) {
+        let core = self.cores.iter_mut().find(|c| c.id == id).expect("node id");
+        if let Some(child) = core.process.take() {
+            terminate(child);
+        }
+    }
+
+    pub fn restart(&mut self, id: u64) {
+        let peers = self.peers.clone();
+        let core = self.cores.iter_mut().find(|c| c.id == id).expect("node id");
+        assert!(core.process.is_none(), "node {id} is still running");
+        core.process = Some(spawn_core(core, &peers));
+    }
+
+    pub fn stop_gateway(&mut self) {
+        if let Some(child) = self.gateway.take() {
+            terminate(child);
+        }
+    }
+}
+
+fn terminate(mut child: Child) {
+    // SAFETY: signalling a child process this test spawned and still owns.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(mut g) = self.gateway.take() {
+            let _ = g.kill();
+            let _ = g.wait();
+        }
+        for core in &mut self.cores {
+            if let Some(mut c) = core.process.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Differential tests: the same command scripts run against a real redis-server and against
+//! Strata, and every reply must match byte for byte.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::cluster::{eventually, free_port, Cluster};
+use crate::raw::RawConn;
+
+/// A throwaway redis-server (no persistence) to compare against.
+pub struct ReferenceRedis {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ReferenceRedis {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        eventually(Duration::from_secs(10), "redis-server", || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()
+        })
+        .await;
+        Self { port, child, _dir: dir }
+    }
+}
+
+impl Drop for ReferenceRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs each line on both servers and asserts identical replies.
+async fn same_replies(strata: &mut RawConn, redis: &mut RawConn, script: &[&str]) {
+    for line in script {
+        let expected = redis.cmd(line).await;
+        let actual = strata.cmd(line).await;
+        assert_eq!(actual, expected, "reply to `{line}` differs from redis-server");
+    }
+}
+
+const STRING_SCRIPT: &[&str] = &[
+    "PING",
+    "PING hello",
+    "ECHO hi",
+    "GET s:missing",
+    "SET s:a hello",
+    "GET s:a",
+    "SET s:a world NX",
+    "SET s:a world XX",
+    "GET s:a",
+    "SET s:b v XX",
+    "GET s:b",
+    "SET s:a again GET",
+    "SET s:new first GET",
+    "SET s:a v NX XX",
+    "SET s:a v EX 10 PX 100",
+    "SET s:a v EX 0",
+    "SET s:a v EX -5",
+    "SET s:a v EX notanumber",
+    "SET s:a v PX 0",
+    "SET s:a v KEEPTTL EX 10",
+    "SET s:a v BOGUS",
+    "SET s:a",
+    "SET s:ttl v EX 100",
+    "TTL s:ttl",
+    "SET s:ttl v2 KEEPTTL",
+    "TTL s:ttl",
+    "SET s:ttl v3",
+    "TTL s:ttl",
+    "SETNX s:nx 1",
+    "SETNX s:nx 2",
+    "GET s:nx",
+    "SETEX s:ex 100 v",
+    "TTL s:ex",
+    "SETEX s:ex 0 v",
+    "SETEX s:ex abc v",
+    "PSETEX s:pex 100000 v",
+    "TTL s:pex",
+    "PSETEX s:pex -1 v",
+    "GETSET s:gs new",
+    "GETSET s:gs newer",
+    "GETDEL s:gs",
+    "GETDEL s:gs",
+    "SET s:gx v",
+    "GETEX s:gx",
+    "GETEX s:gx EX 100",
+    "TTL s:gx",
+    "GETEX s:gx PERSIST",
+    "TTL s:gx",
+    "GETEX s:gx EX 0",
+    "GETEX s:gx EX 10 PX 10",
+    "GETEX s:missing EX 10",
+    "MSET s:m1 a s:m2 b s:m3 c",
+    "MGET s:m1 s:m2 s:missing s:m3",
+    "MSET s:m1",
+    "MSET s:m1 a s:m2",
+    "MSETNX s:m1 x s:m4 y",
+    "MGET s:m1 s:m4",
+    "MSETNX s:m5 x s:m6 y",
+    "MGET s:m5 s:m6",
+    "DEL s:m1 s:m2 s:missing s:m1",
+    "UNLINK s:m3 s:m4",
+    "EXISTS s:m5 s:m5 s:m6 s:missing",
+    "TYPE s:m5",
+    "TYPE s:missing",
+    "SET s:n 10",
+    "INCR s:n",
+    "INCRBY s:n 5",
+    "DECR s:n",
+    "DECRBY s:n 20",
+    "INCRBY s:n abc",
+    "INCR s:a",
+    "SET s:big 9223372036854775807",
+    "INCR s:big",
+    "SET s:small -9223372036854775808",
+    "DECR s:small",
+    "DECRBY s:n -9223372036854775808",
+    "INCR s:fresh",
+    "SET s:f 10.5",
+    "INCRBYFLOAT s:f 0.1",
+    "INCRBYFLOAT s:f -5",
+    "INCRBYFLOAT s:f 5.0e3",
+    "INCRBYFLOAT s:f abc",
+    "INCRBYFLOAT s:fresh2 3",
+    "APPEND s:ap Hello",
+    "APPEND s:ap _World",
+    "GET s:ap",
+    "STRLEN s:ap",
+    "STRLEN s:missing",
+    "SET s:range Thisisastring",
+    "GETRANGE s:range 0 3",
+    "GETRANGE s:range -3 -1",
+    "GETRANGE s:range 0 -1",
+    "GETRANGE s:range 10 100",
+    "GETRANGE s:range 5 2",
+    "GETRANGE s:missing 0 10",
+    "GETRANGE s:range a 1",
+    "SETRANGE s:range 4 XX",
+    "GET s:range",
+    "SETRANGE s:pad 5 hi",
+    "GET s:pad",
+    "SETRANGE s:range -1 x",
+    "SETRANGE s:range 536870912 x",
+    "SET s:e v",
+    "EXPIRE s:e 100",
+    "TTL s:e",
+    "EXPIRE s:e 200 NX",
+    "EXPIRE s:e 200 XX",
+    "TTL s:e",
+    "EXPIRE s:e 100 GT",
+    "EXPIRE s:e 300 GT",
+    "TTL s:e",
+    "EXPIRE s:e 50 LT",
+    "TTL s:e",
+    "EXPIRE s:e 10 NX XX",
+    "EXPIRE s:e 10 GT LT",
+    "EXPIRE s:e 10 BOGUS",
+    "EXPIRE s:e abc",
+    "EXPIRE s:missing 10",
+    "PERSIST s:e",
+    "PERSIST s:e",
+    "TTL s:e",
+    "PTTL s:e",
+    "EXPIRETIME s:e",
+    "PEXPIRETIME s:e",
+    "EXPIRETIME s:missing",
+    "EXPIREAT s:e 4102444800",
+    "EXPIRETIME s:e",
+    "PEXPIREAT s:e 4102444800000",
+    "PEXPIRETIME s:e",
+    "EXPIRE s:e -1",
+    "EXISTS s:e",
+    "SET s:e2 v",
+    "PEXPIRE s:e2 0",
+    "GET s:e2",
+    "EXPIRE s:x 9223372036854775807",
+    "SET s:x v",
+    "EXPIRE s:x 9223372036854775807",
+    "PEXPIRE s:x 9223372036854775807",
+    "TTL s:missing",
+    "PTTL s:missing",
+    "GET",
+    "GET a b",
+    "MGET",
+    "INCR",
+    "DEL",
+    "EXISTS",
+    "SETEX a b",
+    "NOSUCHCOMMAND a b",
+    "SELECT 0",
+    "SELECT 1",
+    "SELECT abc",
+    "CLIENT SETNAME test-conn",
+    "CLIENT GETNAME",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn string_commands_match_redis_byte_for_byte() {
+    let reference = ReferenceRedis::start().await;
+    let cluster = Cluster::start().await;
+    let mut redis = RawConn::connect(reference.port).await;
+    let mut strata = RawConn::connect(cluster.redis_port).await;
+    same_replies(&mut strata, &mut redis, STRING_SCRIPT).await;
+    // Empty arguments cannot be written in the space-separated scripts.
+    for args in [&[&b"SETRANGE"[..], b"s:empty", b"0", b""][..], &[b"EXISTS", b"s:empty"], &[b"SET", b"", b"empty-key"], &[b"GET", b""]] {
+        assert_eq!(strata.cmd_args(args).await, redis.cmd_args(args).await, "reply to {args:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn resp3_replies_match_redis() {
+    let reference = ReferenceRedis::start().await;
+    let cluster = Cluster::start().await;
+    let mut redis = RawConn::connect(reference.port).await;
+    let mut strata = RawConn::connect(cluster.redis_port).await;
+    // HELLO's map carries server-specific fields; compare its shape separately.
+    let hello = strata.cmd("HELLO 3").await;
+    assert!(hello.starts_with("%7\r\n"), "HELLO 3 must answer a RESP3 map: {hello}");
+    assert!(hello.contains("$5\r\nproto\r\n:3\r\n"), "{hello}");
+    redis.cmd("HELLO 3").await;
+    same_replies(
+        &mut strata,
+        &mut redis,
+        &["GET r3:missing", "SET r3:a 1", "MGET r3:a r3:missing", "INCRBYFLOAT r3:f 1.5", "HELLO 4", "HELLO 2 AUTH"],
+    )
+    .await;
+    let back = strata.cmd("HELLO 2").await;
+    assert!(back.starts_with("*14\r\n"), "HELLO 2 answers a flat array: {back}");
+    same_replies(&mut strata, &mut redis, &["GET r3:missing"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flush_and_dbsize() {
+    let cluster = Cluster::start().await;
+    let mut conn = cluster.connection().await;
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+    let empty: i64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+    assert_eq!(empty, 0);
+    for i in 0..25 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query_async(&mut conn).await.unwrap();
+    }
+    let _: () = redis::cmd("SET").arg("short").arg("v").arg("PX").arg(1).query_async(&mut conn).await.unwrap();
+    // The expired key stops counting once it has expired.
+    eventually(Duration::from_secs(10), "DBSIZE to drop the expired key", || {
+        let mut conn = conn.clone();
+        async move {
+            let n: i64 = redis::cmd("DBSIZE").query_async(&mut conn).await.ok()?;
+            (n == 25).then_some(())
+        }
+    })
+    .await;
+    let _: () = redis::cmd("FLUSHDB").query_async(&mut conn).await.unwrap();
+    let after: i64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+    assert_eq!(after, 0);
+    let gone: Option<String> = redis::cmd("GET").arg("k3").query_async(&mut conn).await.unwrap();
+    assert_eq!(gone, None);
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: real `strata` processes on loopback, real clients (the `redis` crate,
+//! redis-cli, raw RESP), and a real redis-server as the reference for byte-level answers.
+
+mod cluster;
+mod compat;
+mod dev;
+mod durability;
+mod expiry;
+mod protocol;
+mod raw;
