@@ -13,6 +13,14 @@ use tokio::process::{Child, Command};
 
 use crate::config::FileConfig;
 
+/// Prints a status line; a closed stdout (e.g. piped into `head`) must not kill the cluster.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct DevArgs {
     /// Where each node keeps its data (node-N/ below it).
@@ -81,12 +89,12 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
         }
     };
 
-    println!("Strata dev cluster (data in {})", args.data_dir.display());
-    println!("  redis    {}   try: redis-cli -p {}", gateway.redis_addr, gateway.redis_addr.port());
-    println!("  grpc     {}", gateway.grpc_addr);
-    println!("  metrics  http://{}/metrics", gateway.metrics_addr);
+    say!("Strata dev cluster (data in {})", args.data_dir.display());
+    say!("  redis    {}   try: redis-cli -p {}", gateway.redis_addr, gateway.redis_addr.port());
+    say!("  grpc     {}", gateway.grpc_addr);
+    say!("  metrics  http://{}/metrics", gateway.metrics_addr);
     for core in &cores {
-        println!(
+        say!(
             "  core {}   {}   data {}   metrics http://{}/metrics",
             core.id,
             core.addr,
@@ -95,8 +103,8 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
         );
     }
     match wait_for_leader(&addrs, Duration::from_secs(60)).await {
-        Some(leader) => println!("ready: range 1 leader is core {leader}"),
-        None => println!("warning: no leader elected yet; see core.log files"),
+        Some(leader) => say!("ready: range 1 leader is core {leader}"),
+        None => say!("warning: no leader elected yet; see core.log files"),
     }
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -104,11 +112,11 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     }));
     crate::shutdown_signal().await;
-    println!("stopping...");
+    say!("stopping...");
     let _ = stop_tx.send(());
     let _ = serving.await;
     stop_cores(&mut cores).await;
-    println!("stopped; data kept in {}", args.data_dir.display());
+    say!("stopped; data kept in {}", args.data_dir.display());
     Ok(())
 }
 

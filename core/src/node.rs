@@ -146,6 +146,10 @@ impl Node {
             tokio::spawn(gc::version_gc(self.engine.clone(), self.metrics.clone(), self.config.gc_interval, self.config.gc_retention)),
             tokio::spawn(publish_raft_metrics(self.replicas.clone(), self.metrics.clone())),
         ];
+        // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (~40 ms stalls).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         for task in background {
             task.abort();

@@ -28,7 +28,7 @@ const CEILING_WINDOW_MS: u64 = 3_000;
 /// Renew the ceiling when less than this much of the window is left.
 const CEILING_RENEW_BELOW_MS: u64 = 2_000;
 const MAX_COMMANDS_PER_ENTRY: usize = 512;
-const MAX_ENTRIES_IN_FLIGHT: usize = 8;
+const MAX_ENTRIES_IN_FLIGHT: usize = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplicaError {

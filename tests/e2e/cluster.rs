@@ -7,13 +7,22 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use strata_proto::core::kv_client::KvClient;
-use strata_proto::core::{NodeStatusRequest, RangesRequest};
+use strata_proto::core::NodeStatusRequest;
 
 pub const STRATA: &str = env!("CARGO_BIN_EXE_strata");
 
 /// Finds a free loopback port by binding port 0.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A multiplexed connection whose replies may take as long as a leader election (the redis
+/// crate's default response timeout is 500 ms).
+pub async fn connect(url: &str) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url)?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    conn.set_response_timeout(Duration::from_secs(30));
+    Ok(conn)
 }
 
 /// Polls `check` until it returns Some or `limit` passes.
@@ -124,12 +133,16 @@ impl Cluster {
     }
 
     pub fn redis_url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.redis_port)
+        // Pick up --requirepass so helpers work on password-protected gateways too.
+        let password = self.gateway_args.iter().position(|a| a == "--requirepass").and_then(|i| self.gateway_args.get(i + 1));
+        match password {
+            Some(p) => format!("redis://:{p}@127.0.0.1:{}/", self.redis_port),
+            None => format!("redis://127.0.0.1:{}/", self.redis_port),
+        }
     }
 
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        let client = redis::Client::open(self.redis_url()).expect("client");
-        client.get_multiplexed_async_connection().await.expect("connect to gateway")
+        connect(&self.redis_url()).await.expect("connect to gateway")
     }
 
     /// Waits until the gateway answers and a write goes through Raft.
@@ -138,8 +151,7 @@ impl Cluster {
         eventually(Duration::from_secs(60), "cluster to accept writes", || {
             let url = url.clone();
             async move {
-                let client = redis::Client::open(url).ok()?;
-                let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+                let mut conn = connect(&url).await.ok()?;
                 let ok: String = redis::cmd("SET").arg("__ready").arg("1").query_async(&mut conn).await.ok()?;
                 (ok == "OK").then_some(())
             }
@@ -176,12 +188,6 @@ impl Cluster {
         let mut client = KvClient::connect(format!("http://{}", core.addr)).await.ok()?;
         let status = client.node_status(NodeStatusRequest {}).await.ok()?.into_inner();
         status.ranges.first().map(|r| r.applied_index)
-    }
-
-    pub async fn ranges_from(&self, node: u64) -> Option<Vec<strata_proto::core::RangeDescriptor>> {
-        let core = self.core(node);
-        let mut client = KvClient::connect(format!("http://{}", core.addr)).await.ok()?;
-        Some(client.ranges(RangesRequest {}).await.ok()?.into_inner().ranges)
     }
 
     pub fn core(&self, id: u64) -> &CoreNode {

@@ -200,7 +200,6 @@ const STRING_SCRIPT: &[&str] = &[
     "SETEX a b",
     "NOSUCHCOMMAND a b",
     "SELECT 0",
-    "SELECT 1",
     "SELECT abc",
     "CLIENT SETNAME test-conn",
     "CLIENT GETNAME",
@@ -238,7 +237,17 @@ async fn resp3_replies_match_redis() {
     .await;
     let back = strata.cmd("HELLO 2").await;
     assert!(back.starts_with("*14\r\n"), "HELLO 2 answers a flat array: {back}");
+    redis.cmd("HELLO 2").await;
     same_replies(&mut strata, &mut redis, &["GET r3:missing"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_database_zero_exists() {
+    // A deliberate difference (docs/redis.md): one keyspace per cluster, like Redis Cluster.
+    let cluster = Cluster::start().await;
+    let mut strata = RawConn::connect(cluster.redis_port).await;
+    assert_eq!(strata.cmd("SELECT 0").await, "+OK\r\n");
+    assert_eq!(strata.cmd("SELECT 1").await, "-ERR DB index is out of range\r\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

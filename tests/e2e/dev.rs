@@ -64,8 +64,7 @@ async fn dev_cluster_runs_stops_and_keeps_its_data() {
     assert!(text.contains("core 3"), "{text}");
     assert!(text.contains("ready: range 1 leader is core"), "{text}");
     let url = format!("redis://127.0.0.1:{redis_port}/");
-    let client = redis::Client::open(url.clone()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = crate::cluster::connect(&url).await.unwrap();
     let _: () = redis::cmd("SET").arg("dev:key").arg("survives").query_async(&mut conn).await.unwrap();
     drop(conn);
     interrupt(child);
@@ -77,8 +76,7 @@ async fn dev_cluster_runs_stops_and_keeps_its_data() {
     let value: String = eventually(Duration::from_secs(30), "data after restart", || {
         let url = url.clone();
         async move {
-            let client = redis::Client::open(url).ok()?;
-            let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+            let mut conn = crate::cluster::connect(&url).await.ok()?;
             redis::cmd("GET").arg("dev:key").query_async(&mut conn).await.ok()
         }
     })

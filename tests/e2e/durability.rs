@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::cluster::{eventually, Cluster};
+use crate::cluster::{connect, eventually, Cluster};
 
 /// Writers that record every acknowledged SET.
 struct WriteStream {
@@ -25,14 +25,13 @@ impl WriteStream {
                 let acked = acked.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    let client = redis::Client::open(url).unwrap();
                     let mut errors = 0;
                     let mut i = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         let key = format!("w{w}:{i}");
                         let value = format!("v{w}-{i}");
                         let result: redis::RedisResult<()> = async {
-                            let mut conn = client.get_multiplexed_async_connection().await?;
+                            let mut conn = connect(&url).await?;
                             redis::cmd("SET").arg(&key).arg(&value).query_async(&mut conn).await
                         }
                         .await;

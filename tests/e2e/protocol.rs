@@ -113,8 +113,7 @@ async fn requirepass_gates_every_command() {
     );
     assert_eq!(conn.cmd("AUTH s3cret").await, "+OK\r\n");
     assert_eq!(conn.cmd("SET a 1").await, "+OK\r\n");
-    let client = redis::Client::open(format!("redis://:s3cret@127.0.0.1:{}/", cluster.redis_port)).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let mut c = crate::cluster::connect(&format!("redis://:s3cret@127.0.0.1:{}/", cluster.redis_port)).await.unwrap();
     let v: String = redis::cmd("GET").arg("a").query_async(&mut c).await.unwrap();
     assert_eq!(v, "1");
 }

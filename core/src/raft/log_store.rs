@@ -118,7 +118,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
-        self.write_state(keys::COMMITTED, &committed)
+        // Only a hint for faster restarts; losing it is harmless, so no fsync of its own.
+        let raw = encode(&committed).map_err(|e| StorageIOError::write(&e))?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.engine.cf(CF_RAFT_STATE), keys::range_record(self.range_id, keys::COMMITTED), raw);
+        self.engine.write_unsynced(batch).map_err(|e| StorageIOError::write(&e).into())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -136,22 +140,13 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let raw = encode(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
             batch.put_cf(cf, keys::raft_log(self.range_id, entry.log_id.index), raw);
         }
-        let engine = self.engine.clone();
-        // The fsync blocks; keep it off the async workers.
-        let result = tokio::task::spawn_blocking(move || engine.write_synced(batch))
-            .await
-            .map_err(|e| StorageIOError::write_logs(&e))?;
-        match result {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                let io = std::io::Error::other(e.to_string());
-                callback.log_io_completed(Err(io));
-                Err(StorageIOError::write_logs(&e).into())
-            }
-        }
+        // openraft needs the entries readable when this returns and durable when the callback
+        // fires: write now, and let the node's WAL syncer (shared by every range) fsync.
+        self.engine.write_unsynced(batch).map_err(|e| StorageIOError::write_logs(&e))?;
+        self.engine.after_wal_sync(Box::new(move |result| {
+            callback.log_io_completed(result.map_err(std::io::Error::other));
+        }));
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

@@ -33,6 +33,25 @@ pub enum StorageError {
 #[derive(Clone)]
 pub struct Engine {
     db: Arc<DB>,
+    wal_sync: std::sync::mpsc::Sender<SyncWaiter>,
+}
+
+/// Called once the WAL has been fsynced past the write it waits for.
+pub type SyncWaiter = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// One thread fsyncs the WAL for every writer that asked since the last fsync: writes become
+/// visible at once, and many Raft appends (of any range, leader or follower) share one fsync.
+fn wal_sync_loop(db: Arc<DB>, rx: std::sync::mpsc::Receiver<SyncWaiter>) {
+    while let Ok(first) = rx.recv() {
+        let mut waiters = vec![first];
+        while let Ok(w) = rx.try_recv() {
+            waiters.push(w);
+        }
+        let result = db.flush_wal(true).map_err(|e| e.to_string());
+        for w in waiters {
+            w(result.clone());
+        }
+    }
 }
 
 impl Engine {
@@ -47,8 +66,26 @@ impl Engine {
         let cfs = [CF_RAFT_LOG, CF_RAFT_STATE, CF_DATA, CF_RANGE_META]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, dir, cfs)?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?);
+        let (wal_sync, rx) = std::sync::mpsc::channel();
+        let sync_db = db.clone();
+        std::thread::Builder::new().name("wal-sync".into()).spawn(move || wal_sync_loop(sync_db, rx))?;
+        Ok(Self { db, wal_sync })
+    }
+
+    /// Writes a batch without waiting for the disk: it is readable at once and made durable
+    /// by the next WAL fsync (RocksDB's WAL is one ordered stream, so any later fsync covers
+    /// it).
+    pub fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// Calls `waiter` once everything written so far is on disk.
+    pub fn after_wal_sync(&self, waiter: SyncWaiter) {
+        if let Err(std::sync::mpsc::SendError(w)) = self.wal_sync.send(waiter) {
+            w(Err("WAL sync thread stopped".into()));
+        }
     }
 
     pub fn db(&self) -> &Arc<DB> {
