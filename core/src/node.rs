@@ -106,7 +106,8 @@ impl Node {
                 tracing::info!(range_id, error = %e, "initialize skipped");
             }
         }
-        let replica = Replica::start(self.config.node_id, self.engine.clone(), raft, applied, self.metrics.clone());
+        let election_timeout_min = Duration::from_millis(timing.election_timeout_min_ms);
+        let replica = Replica::start(self.config.node_id, self.engine.clone(), raft, applied, self.metrics.clone(), election_timeout_min);
         self.replicas.insert(replica);
         Ok(())
     }

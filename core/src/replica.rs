@@ -5,8 +5,10 @@
 //!   A few entries may be in flight at once to keep the pipeline full.
 //! - Linearizable reads use ReadIndex (openraft's `ensure_linearizable`: a heartbeat round
 //!   that confirms leadership, then wait until the read index is applied). All reads waiting
-//!   when a round starts share it. We chose ReadIndex over a leader lease because it needs no
-//!   assumption about clock drift: a deposed leader can never pass the quorum check.
+//!   when a round starts share it. A successful round also starts a short leader lease
+//!   ([`ReadLease`]) during which reads skip the round: within the lease no other leader can
+//!   exist, and this leader acknowledges a write only after applying it, so its state machine
+//!   already holds every write acknowledged before the read began.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -74,11 +76,53 @@ pub struct Replica {
     clock_setup: Mutex<()>,
     writes: mpsc::Sender<PendingWrite>,
     reads: mpsc::UnboundedSender<ReadWaiter>,
+    lease: Arc<ReadLease>,
     metrics: CoreMetrics,
 }
 
+/// Subtracted from the minimum election timeout to get the read lease: room for scheduling
+/// delays and clock-rate differences between nodes.
+pub const LEASE_SAFETY_MARGIN: Duration = Duration::from_millis(300);
+
+/// The leader-lease fast path of the read barrier: for a while after a quorum confirmed
+/// leadership (measured from when the confirming round *started*) the leader serves reads
+/// without another round. Followers refuse to vote for anyone else for
+/// `election_timeout_max` after hearing from the leader, and no follower starts an election
+/// before `election_timeout_min` has passed without a heartbeat, so no other leader can exist
+/// while the lease (`election_timeout_min - LEASE_SAFETY_MARGIN`) runs.
+#[derive(Default)]
+pub struct ReadLease {
+    duration: Duration,
+    /// (round start, term) of the last successful ReadIndex round.
+    confirmed: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
+}
+
+impl ReadLease {
+    fn is_valid(&self, raft: &Raft, me: NodeId) -> bool {
+        let Some((start, term)) = *self.confirmed.lock().unwrap_or_else(|e| e.into_inner()) else { return false };
+        if start.elapsed() >= self.duration {
+            return false;
+        }
+        // Any sign of a leadership change drops the lease at once.
+        let m = raft.metrics();
+        let m = m.borrow();
+        m.current_term == term && m.current_leader == Some(me)
+    }
+
+    fn confirm(&self, start: std::time::Instant, term: u64) {
+        *self.confirmed.lock().unwrap_or_else(|e| e.into_inner()) = Some((start, term));
+    }
+}
+
 impl Replica {
-    pub fn start(node_id: NodeId, engine: Engine, raft: Raft, applied: Arc<AppliedState>, metrics: CoreMetrics) -> Arc<Self> {
+    pub fn start(
+        node_id: NodeId,
+        engine: Engine,
+        raft: Raft,
+        applied: Arc<AppliedState>,
+        metrics: CoreMetrics,
+        election_timeout_min: Duration,
+    ) -> Arc<Self> {
         let (writes, write_rx) = mpsc::channel(16_384);
         let (reads, read_rx) = mpsc::unbounded_channel();
         let replica = Arc::new(Self {
@@ -90,10 +134,14 @@ impl Replica {
             clock_setup: Mutex::new(()),
             writes,
             reads,
+            lease: Arc::new(ReadLease {
+                duration: election_timeout_min.saturating_sub(LEASE_SAFETY_MARGIN),
+                confirmed: Default::default(),
+            }),
             metrics,
         });
         tokio::spawn(propose_loop(Arc::downgrade(&replica), write_rx));
-        tokio::spawn(read_barrier_loop(replica.raft.clone(), replica.metrics.clone(), read_rx));
+        tokio::spawn(read_barrier_loop(replica.raft.clone(), replica.lease.clone(), replica.metrics.clone(), read_rx));
         tokio::spawn(clock_keeper(Arc::downgrade(&replica)));
         replica
     }
@@ -124,6 +172,9 @@ impl Replica {
 
     /// Waits until a read on this replica's state machine is linearizable.
     pub async fn read_barrier(&self) -> Result<(), ReplicaError> {
+        if self.lease.is_valid(&self.raft, self.node_id) {
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
         self.reads.send(tx).map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?;
         rx.await.map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?
@@ -208,14 +259,21 @@ async fn propose_loop(replica: std::sync::Weak<Replica>, mut rx: mpsc::Receiver<
     }
 }
 
-async fn read_barrier_loop(raft: Raft, metrics: CoreMetrics, mut rx: mpsc::UnboundedReceiver<ReadWaiter>) {
+async fn read_barrier_loop(raft: Raft, lease: Arc<ReadLease>, metrics: CoreMetrics, mut rx: mpsc::UnboundedReceiver<ReadWaiter>) {
     while let Some(first) = rx.recv().await {
         let mut waiters = vec![first];
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
         }
         metrics.read_barrier_waiters.observe(waiters.len() as f64);
+        let started = std::time::Instant::now();
+        let term = raft.metrics().borrow().current_term;
         let result = raft.ensure_linearizable().await.map(|_| ()).map_err(read_error);
+        if result.is_ok() {
+            // The round confirmed leadership in `term` (or a later term, in which case the
+            // term check in `is_valid` fails and the lease is simply not used).
+            lease.confirm(started, term);
+        }
         for w in waiters {
             let _ = w.send(result.clone());
         }

@@ -100,6 +100,58 @@ impl KvService {
         Ok(replica)
     }
 
+    async fn get_one(&self, req: pb::GetRequest) -> Result<pb::GetResponse, Status> {
+        let replica = match self.route(req.header.as_ref(), req.keys.iter().map(|k| &k[..])) {
+            Ok(r) => r,
+            Err(range_error) => {
+                self.count("get", false);
+                return Ok(pb::GetResponse { range_error, ..Default::default() });
+            }
+        };
+        if let Err(e) = replica.read_barrier().await {
+            self.count("get", false);
+            return Ok(pb::GetResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() });
+        }
+        let now_ms = hlc::wall_clock_ms();
+        let db = replica.db();
+        let mut states = Vec::with_capacity(req.keys.len());
+        for key in req.keys {
+            let latest = mvcc::read_latest(db, &key).map_err(storage_status)?;
+            states.push(key_state(key, latest, now_ms));
+        }
+        self.count("get", true);
+        Ok(pb::GetResponse { range_error: None, states, now_ms })
+    }
+
+    async fn write_one(&self, req: pb::WriteRequest) -> Result<pb::WriteResponse, Status> {
+        let keys = req.conditions.iter().map(|c| &c.key[..]).chain(req.mutations.iter().flat_map(mutation_keys));
+        let replica = match self.route(req.header.as_ref(), keys) {
+            Ok(r) => r,
+            Err(range_error) => {
+                self.count("write", false);
+                return Ok(pb::WriteResponse { range_error, ..Default::default() });
+            }
+        };
+        let now_ms = hlc::wall_clock_ms();
+        let ops = req.mutations.into_iter().map(|m| to_op(m, now_ms)).collect::<Result<Vec<_>, _>>()?;
+        let conditions = req.conditions.into_iter().map(|c| (c.key, c.expected_version)).collect();
+        let request_id = (u128::from(req.request_id_hi) << 64) | u128::from(req.request_id_lo);
+        match replica.write(WriteCommand { request_id, conditions, ops }).await {
+            Ok(CommandOutcome::Committed { commit_ts }) => {
+                self.count("write", true);
+                Ok(pb::WriteResponse { range_error: None, condition_failed: false, commit_ts })
+            }
+            Ok(CommandOutcome::ConditionFailed) => {
+                self.count("write", true);
+                Ok(pb::WriteResponse { range_error: None, condition_failed: true, commit_ts: 0 })
+            }
+            Err(e) => {
+                self.count("write", false);
+                Ok(pb::WriteResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() })
+            }
+        }
+    }
+
     fn count(&self, method: &str, ok: bool) {
         self.metrics.requests.with_label_values(&[method, if ok { "ok" } else { "range_error" }]).inc();
     }
@@ -154,27 +206,14 @@ fn mutation_keys(m: &pb::Mutation) -> Vec<&[u8]> {
 #[tonic::async_trait]
 impl pb::kv_server::Kv for KvService {
     async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
-        let req = request.into_inner();
-        let replica = match self.route(req.header.as_ref(), req.keys.iter().map(|k| &k[..])) {
-            Ok(r) => r,
-            Err(range_error) => {
-                self.count("get", false);
-                return Ok(Response::new(pb::GetResponse { range_error, ..Default::default() }));
-            }
-        };
-        if let Err(e) = replica.read_barrier().await {
-            self.count("get", false);
-            return Ok(Response::new(pb::GetResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() }));
-        }
-        let now_ms = hlc::wall_clock_ms();
-        let db = replica.db();
-        let mut states = Vec::with_capacity(req.keys.len());
-        for key in req.keys {
-            let latest = mvcc::read_latest(db, &key).map_err(storage_status)?;
-            states.push(key_state(key, latest, now_ms));
-        }
-        self.count("get", true);
-        Ok(Response::new(pb::GetResponse { range_error: None, states, now_ms }))
+        self.get_one(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn batch_get(&self, request: Request<pb::BatchGetRequest>) -> Result<Response<pb::BatchGetResponse>, Status> {
+        // Concurrently: the reads share the replica's ReadIndex rounds.
+        let requests = request.into_inner().requests;
+        let responses = futures::future::try_join_all(requests.into_iter().map(|r| self.get_one(r))).await?;
+        Ok(Response::new(pb::BatchGetResponse { responses }))
     }
 
     async fn scan(&self, request: Request<pb::ScanRequest>) -> Result<Response<pb::ScanResponse>, Status> {
@@ -230,33 +269,14 @@ impl pb::kv_server::Kv for KvService {
     }
 
     async fn write(&self, request: Request<pb::WriteRequest>) -> Result<Response<pb::WriteResponse>, Status> {
-        let req = request.into_inner();
-        let keys = req.conditions.iter().map(|c| &c.key[..]).chain(req.mutations.iter().flat_map(mutation_keys));
-        let replica = match self.route(req.header.as_ref(), keys) {
-            Ok(r) => r,
-            Err(range_error) => {
-                self.count("write", false);
-                return Ok(Response::new(pb::WriteResponse { range_error, ..Default::default() }));
-            }
-        };
-        let now_ms = hlc::wall_clock_ms();
-        let ops = req.mutations.into_iter().map(|m| to_op(m, now_ms)).collect::<Result<Vec<_>, _>>()?;
-        let conditions = req.conditions.into_iter().map(|c| (c.key, c.expected_version)).collect();
-        let request_id = (u128::from(req.request_id_hi) << 64) | u128::from(req.request_id_lo);
-        match replica.write(WriteCommand { request_id, conditions, ops }).await {
-            Ok(CommandOutcome::Committed { commit_ts }) => {
-                self.count("write", true);
-                Ok(Response::new(pb::WriteResponse { range_error: None, condition_failed: false, commit_ts }))
-            }
-            Ok(CommandOutcome::ConditionFailed) => {
-                self.count("write", true);
-                Ok(Response::new(pb::WriteResponse { range_error: None, condition_failed: true, commit_ts: 0 }))
-            }
-            Err(e) => {
-                self.count("write", false);
-                Ok(Response::new(pb::WriteResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() }))
-            }
-        }
+        self.write_one(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn batch_write(&self, request: Request<pb::BatchWriteRequest>) -> Result<Response<pb::BatchWriteResponse>, Status> {
+        // Concurrently: the writes meet in the proposer queue and share Raft entries.
+        let requests = request.into_inner().requests;
+        let responses = futures::future::try_join_all(requests.into_iter().map(|r| self.write_one(r))).await?;
+        Ok(Response::new(pb::BatchWriteResponse { responses }))
     }
 
     async fn ranges(&self, _request: Request<pb::RangesRequest>) -> Result<Response<pb::RangesResponse>, Status> {

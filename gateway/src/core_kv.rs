@@ -91,7 +91,8 @@ impl CoreKv {
 
     async fn scan_range(&self, from: Bytes, end: Bytes, limit: usize, count_only: bool) -> Result<pb::ScanResponse, KvError> {
         self.router
-            .with_leader(&from, "scan", |mut client, route| {
+            .with_leader(&from, "scan", |addr, route| {
+                let client = self.router.client(&addr);
                 let req = pb::ScanRequest {
                     header: Some(route.header()),
                     start_key: from.clone(),
@@ -100,7 +101,11 @@ impl CoreKv {
                     count_only,
                 };
                 async move {
-                    let resp = client.scan(req).await?.into_inner();
+                    let mut client = client.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+                    let mut request = tonic::Request::new(req);
+                    // Scans may legitimately take long; only a dead node should hit this.
+                    request.set_timeout(crate::routing::CORE_CALL_TIMEOUT * 20);
+                    let resp = client.scan(request).await?.into_inner();
                     Ok(match resp.range_error.clone() {
                         Some(e) => Attempt::RangeError(e),
                         None => Attempt::Done(resp),
@@ -119,10 +124,10 @@ impl KvStore for CoreKv {
         };
         let resp = self
             .router
-            .with_leader(&first, "get", |mut client, route| {
+            .with_leader(&first, "get", |addr, route| {
                 let req = pb::GetRequest { header: Some(route.header()), keys: keys.clone() };
                 async move {
-                    let resp = client.get(req).await?.into_inner();
+                    let resp = self.router.batched_get(&addr, req).await?;
                     Ok(match resp.range_error.clone() {
                         Some(e) => Attempt::RangeError(e),
                         None => Attempt::Done(resp),
@@ -205,7 +210,7 @@ impl CoreKv {
         let request_id: u128 = rand::random::<u128>() | 1;
         let resp = self
             .router
-            .with_leader(route_key, "write", |mut client, route| {
+            .with_leader(route_key, "write", |addr, route| {
                 let req = pb::WriteRequest {
                     header: Some(route.header()),
                     conditions: conditions.clone(),
@@ -214,7 +219,7 @@ impl CoreKv {
                     request_id_lo: request_id as u64,
                 };
                 async move {
-                    let resp = client.write(req).await?.into_inner();
+                    let resp = self.router.batched_write(&addr, req).await?;
                     Ok(match resp.range_error.clone() {
                         Some(e) => Attempt::RangeError(e),
                         None => Attempt::Done(resp),

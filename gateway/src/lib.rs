@@ -2,6 +2,7 @@
 //! API later), routes each request to the range that owns the key, and forwards it to that
 //! range's leader in the core. Any number of gateways can run against one core cluster.
 
+pub mod batcher;
 pub mod core_kv;
 pub mod metrics;
 pub mod redis_server;

@@ -15,6 +15,7 @@ use strata_proto::core as pb;
 use strata_proto::core::kv_client::KvClient;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::batcher::Batcher;
 use crate::metrics::GatewayMetrics;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -60,9 +61,28 @@ impl Default for RetryBudget {
     }
 }
 
+/// Per core node: batchers for the hot unary calls.
+struct NodeBatchers {
+    get: Batcher<pb::GetRequest, pb::GetResponse>,
+    write: Batcher<pb::WriteRequest, pb::WriteResponse>,
+}
+
+const MAX_BATCH: usize = 256;
+/// How long one batch may wait for a core node. A frozen or partitioned leader keeps the TCP
+/// connection open but never answers; after this the router tries another replica (retrying
+/// is safe: writes carry request ids).
+pub const CORE_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a node that failed in transport is skipped while probing for a leader.
+const SUSPECT_FOR: Duration = Duration::from_secs(5);
+const BATCHES_IN_FLIGHT: usize = 2;
+
 pub struct Router {
     seeds: Vec<String>,
     channels: RwLock<HashMap<String, Channel>>,
+    batchers: RwLock<HashMap<String, Arc<NodeBatchers>>>,
+    /// Nodes whose last call failed in transport, and when: skipped while probing for a
+    /// leader so a frozen node does not eat every retry.
+    failed: RwLock<HashMap<String, Instant>>,
     /// Ranges sorted by start key.
     routes: RwLock<Vec<Route>>,
     budget: RetryBudget,
@@ -74,6 +94,8 @@ impl Router {
         Arc::new(Self {
             seeds,
             channels: RwLock::default(),
+            batchers: RwLock::default(),
+            failed: RwLock::default(),
             routes: RwLock::default(),
             budget: RetryBudget::default(),
             metrics,
@@ -91,6 +113,53 @@ impl Router {
             .connect_lazy();
         self.channels.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), ch.clone());
         Ok(KvClient::new(ch).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX))
+    }
+
+    fn batchers(&self, addr: &str) -> Result<Arc<NodeBatchers>, RouteError> {
+        if let Some(b) = self.batchers.read().unwrap_or_else(|e| e.into_inner()).get(addr) {
+            return Ok(b.clone());
+        }
+        let client = self.client(addr)?;
+        let get_client = client.clone();
+        let get = Batcher::start(
+            move |requests| {
+                let mut client = get_client.clone();
+                async move {
+                    let mut request = tonic::Request::new(pb::BatchGetRequest { requests });
+                    request.set_timeout(CORE_CALL_TIMEOUT);
+                    Ok(client.batch_get(request).await?.into_inner().responses)
+                }
+            },
+            MAX_BATCH,
+            BATCHES_IN_FLIGHT,
+        );
+        let write = Batcher::start(
+            move |requests| {
+                let mut client = client.clone();
+                async move {
+                    let mut request = tonic::Request::new(pb::BatchWriteRequest { requests });
+                    request.set_timeout(CORE_CALL_TIMEOUT);
+                    Ok(client.batch_write(request).await?.into_inner().responses)
+                }
+            },
+            MAX_BATCH,
+            BATCHES_IN_FLIGHT,
+        );
+        let batchers = Arc::new(NodeBatchers { get, write });
+        let mut all = self.batchers.write().unwrap_or_else(|e| e.into_inner());
+        Ok(all.entry(addr.to_string()).or_insert(batchers).clone())
+    }
+
+    /// A Get sent to `addr` in the next batch.
+    pub async fn batched_get(&self, addr: &str, request: pb::GetRequest) -> Result<pb::GetResponse, tonic::Status> {
+        let batchers = self.batchers(addr).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        batchers.get.call(request).await
+    }
+
+    /// A Write sent to `addr` in the next batch.
+    pub async fn batched_write(&self, addr: &str, request: pb::WriteRequest) -> Result<pb::WriteResponse, tonic::Status> {
+        let batchers = self.batchers(addr).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        batchers.write.call(request).await
     }
 
     /// Every core address we know: seeds plus replicas named by descriptors.
@@ -180,7 +249,7 @@ impl Router {
     /// refreshing routes until it succeeds or the retry budget is spent.
     pub async fn with_leader<T, F, Fut>(&self, key: &[u8], method: &'static str, call: F) -> Result<T, RouteError>
     where
-        F: Fn(KvClient<Channel>, Route) -> Fut,
+        F: Fn(String, Route) -> Fut,
         Fut: std::future::Future<Output = Result<Attempt<T>, tonic::Status>>,
     {
         let started = Instant::now();
@@ -216,13 +285,24 @@ impl Router {
                         let _ = self.refresh().await;
                         continue;
                     }
+                    let failed = self.failed.read().unwrap_or_else(|e| e.into_inner());
+                    let healthy: Vec<&String> = replicas
+                        .iter()
+                        .map(|r| &r.addr)
+                        .filter(|a| failed.get(*a).is_none_or(|t| t.elapsed() > SUSPECT_FOR))
+                        .collect();
                     tried += 1;
-                    replicas[tried % replicas.len()].addr.clone()
+                    match healthy.is_empty() {
+                        true => replicas[tried % replicas.len()].addr.clone(),
+                        false => healthy[tried % healthy.len()].clone(),
+                    }
                 }
             };
-            let client = self.client(&addr)?;
-            match call(client, route.clone()).await {
-                Ok(Attempt::Done(v)) => return Ok(v),
+            match call(addr.clone(), route.clone()).await {
+                Ok(Attempt::Done(v)) => {
+                    self.failed.write().unwrap_or_else(|e| e.into_inner()).remove(&addr);
+                    return Ok(v);
+                }
                 Ok(Attempt::RangeError(e)) => {
                     last_problem = format!("{e:?}");
                     self.handle_range_error(&route, &addr, e).await;
@@ -231,8 +311,9 @@ impl Router {
                     last_problem = format!("{addr}: {}", status.message());
                     self.metrics.core_transport_errors.inc();
                     if status.code() != tonic::Code::Internal {
-                        // Transport failure: forget this leader, try another replica.
+                        // Transport failure or timeout: forget this leader, try another replica.
                         self.set_leader(route.descriptor.range_id, None);
+                        self.failed.write().unwrap_or_else(|e| e.into_inner()).insert(addr.clone(), Instant::now());
                     } else {
                         return Err(RouteError::Rejected(status.message().to_string()));
                     }

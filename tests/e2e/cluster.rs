@@ -162,14 +162,9 @@ impl Cluster {
     /// The node currently leading the first range, as the cores see it.
     pub async fn leader(&self) -> Option<u64> {
         for core in self.cores.iter().filter(|c| c.process.is_some()) {
-            let Ok(mut client) = KvClient::connect(format!("http://{}", core.addr)).await else { continue };
-            if let Ok(resp) = client.node_status(NodeStatusRequest {}).await {
-                let status = resp.into_inner();
-                if let Some(range) = status.ranges.first() {
-                    if range.role == "leader" {
-                        return Some(status.node_id);
-                    }
-                }
+            let Some(status) = node_status(&core.addr).await else { continue };
+            if status.ranges.first().is_some_and(|r| r.role == "leader") {
+                return Some(status.node_id);
             }
         }
         None
@@ -184,9 +179,7 @@ impl Cluster {
 
     /// Applied index of the first range on `node`.
     pub async fn applied_index(&self, node: u64) -> Option<u64> {
-        let core = self.core(node);
-        let mut client = KvClient::connect(format!("http://{}", core.addr)).await.ok()?;
-        let status = client.node_status(NodeStatusRequest {}).await.ok()?.into_inner();
+        let status = node_status(&self.core(node).addr).await?;
         status.ranges.first().map(|r| r.applied_index)
     }
 
@@ -211,6 +204,17 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOP / SIGCONT: the process freezes with all its state, like a long GC pause.
+    pub fn pause(&self, id: u64, paused: bool) {
+        let core = self.core(id);
+        let pid = core.process.as_ref().expect("node running").id();
+        let signal = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: signalling a child process this test spawned and still owns.
+        unsafe {
+            libc::kill(pid as libc::pid_t, signal);
+        }
+    }
+
     pub fn restart(&mut self, id: u64) {
         let peers = self.peers.clone();
         let core = self.cores.iter_mut().find(|c| c.id == id).expect("node id");
@@ -223,6 +227,15 @@ impl Cluster {
             terminate(child);
         }
     }
+}
+
+/// A node's status, or None if it does not answer within a second (down or paused).
+async fn node_status(addr: &str) -> Option<strata_proto::core::NodeStatusResponse> {
+    let call = async {
+        let mut client = KvClient::connect(format!("http://{addr}")).await.ok()?;
+        Some(client.node_status(NodeStatusRequest {}).await.ok()?.into_inner())
+    };
+    tokio::time::timeout(Duration::from_secs(1), call).await.ok().flatten()
 }
 
 fn terminate(mut child: Child) {

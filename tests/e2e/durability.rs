@@ -182,3 +182,38 @@ async fn lagging_replica_catches_up_from_a_snapshot() {
     let v: Option<i64> = redis::cmd("GET").arg("snap:599").query_async(&mut conn).await.unwrap();
     assert_eq!(v, Some(599));
 }
+
+/// A leader frozen past its lease and then resumed still believes it leads; it must not
+/// answer a read from its stale state.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deposed_leader_never_serves_a_stale_read() {
+    use strata_proto::core::{kv_client::KvClient, GetRequest, RangeEpoch, RequestHeader};
+
+    let mut cluster = Cluster::start().await;
+    let mut conn = cluster.connection().await;
+    let _: () = redis::cmd("SET").arg("stale:key").arg("old").query_async(&mut conn).await.unwrap();
+    let old_leader = cluster.wait_for_leader(None).await;
+    // Warm the old leader's read lease, then freeze it.
+    let _: Option<String> = redis::cmd("GET").arg("stale:key").query_async(&mut conn).await.unwrap();
+    cluster.pause(old_leader, true);
+    let new_leader = cluster.wait_for_leader(Some(old_leader)).await;
+    assert_ne!(new_leader, old_leader);
+    let _: () = redis::cmd("SET").arg("stale:key").arg("new").query_async(&mut conn).await.unwrap();
+    cluster.pause(old_leader, false);
+
+    // Ask the old leader directly, bypassing the gateway's routing.
+    let mut client = KvClient::connect(format!("http://{}", cluster.core(old_leader).addr)).await.unwrap();
+    let request = GetRequest {
+        header: Some(RequestHeader { range_id: 1, epoch: Some(RangeEpoch { version: 1, conf_version: 1 }) }),
+        keys: vec![bytes::Bytes::from_static(b"Rstale:key")],
+    };
+    let response = client.get(request).await.unwrap().into_inner();
+    match response.range_error {
+        Some(_) => {} // refused: not leader any more
+        None => {
+            let state = &response.states[0];
+            assert!(state.live && state.value.ends_with(b"new"), "a deposed leader served {:?}", state.value);
+        }
+    }
+    cluster.kill(old_leader);
+}

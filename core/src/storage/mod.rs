@@ -41,13 +41,19 @@ pub type SyncWaiter = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// One thread fsyncs the WAL for every writer that asked since the last fsync: writes become
 /// visible at once, and many Raft appends (of any range, leader or follower) share one fsync.
-fn wal_sync_loop(db: Arc<DB>, rx: std::sync::mpsc::Receiver<SyncWaiter>) {
+///
+/// It holds the database only weakly, so the database closes when the last `Engine` is
+/// dropped, on that thread, and not at some arbitrary point during process exit.
+fn wal_sync_loop(db: std::sync::Weak<DB>, rx: std::sync::mpsc::Receiver<SyncWaiter>) {
     while let Ok(first) = rx.recv() {
         let mut waiters = vec![first];
         while let Ok(w) = rx.try_recv() {
             waiters.push(w);
         }
-        let result = db.flush_wal(true).map_err(|e| e.to_string());
+        let result = match db.upgrade() {
+            Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
+            None => Err("database closed".to_string()),
+        };
         for w in waiters {
             w(result.clone());
         }
@@ -68,7 +74,7 @@ impl Engine {
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?);
         let (wal_sync, rx) = std::sync::mpsc::channel();
-        let sync_db = db.clone();
+        let sync_db = Arc::downgrade(&db);
         std::thread::Builder::new().name("wal-sync".into()).spawn(move || wal_sync_loop(sync_db, rx))?;
         Ok(Self { db, wal_sync })
     }
