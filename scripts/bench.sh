@@ -59,6 +59,6 @@ for t in SET GET; do
   rr=$(echo "$r" | cut -d, -f2); sr=$(echo "$s" | cut -d, -f2)
   rp50=$(echo "$r" | cut -d, -f5); sp50=$(echo "$s" | cut -d, -f5)
   rp99=$(echo "$r" | cut -d, -f7); sp99=$(echo "$s" | cut -d, -f7)
-  ratio=$(python3 -c "print(f'{100*float('$sr')/float('$rr'):.0f}%')")
+  ratio=$(awk -v s="$sr" -v r="$rr" 'BEGIN { printf "%.0f%%", 100 * s / r }')
   printf '| %-4s | %14s | %14s | %7s | %12s | %12s | %12s | %12s |\n' "$t" "$rr" "$sr" "$ratio" "$rp50" "$sp50" "$rp99" "$sp99"
 done

@@ -119,3 +119,51 @@ pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<st
         requirepass: args.requirepass.or(file.requirepass),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+        [core]
+        node_id = 2
+        listen = "127.0.0.1:7102"
+        data_dir = "/tmp/strata-2"
+        peers = ["1=127.0.0.1:7101", "2=127.0.0.1:7102"]
+        election_timeout_ms = 900
+
+        [gateway]
+        core = ["127.0.0.1:7101"]
+        redis = "127.0.0.1:6380"
+        requirepass = "from-file"
+    "#;
+
+    #[test]
+    fn flags_override_the_file() {
+        let file: FileConfig = toml::from_str(FILE).unwrap();
+        let flags = CoreArgs { node_id: Some(5), heartbeat_ms: Some(50), ..Default::default() };
+        let core = core_config(flags, file.core).unwrap();
+        assert_eq!(core.node_id, 5, "flag wins");
+        assert_eq!(core.listen.to_string(), "127.0.0.1:7102", "file fills the gap");
+        assert_eq!(core.advertise, "127.0.0.1:7102", "advertise defaults to listen");
+        assert_eq!(core.peers, vec![(1, "127.0.0.1:7101".to_string()), (2, "127.0.0.1:7102".to_string())]);
+        assert_eq!(core.raft.heartbeat_ms, 50);
+        assert_eq!((core.raft.election_timeout_min_ms, core.raft.election_timeout_max_ms), (900, 1800));
+
+        let flags = GatewayArgs { requirepass: Some("from-flag".into()), ..Default::default() };
+        let gateway = gateway_config(flags, file.gateway).unwrap();
+        assert_eq!(gateway.requirepass.as_deref(), Some("from-flag"));
+        assert_eq!(gateway.redis.to_string(), "127.0.0.1:6380");
+        assert_eq!(gateway.grpc.to_string(), "127.0.0.1:50051", "default");
+    }
+
+    #[test]
+    fn bad_config_is_a_clear_error() {
+        assert!(toml::from_str::<FileConfig>("[core]\nnode_idd = 1\n").is_err(), "unknown keys are refused");
+        assert!(parse_peer("1-127.0.0.1:1").is_err());
+        assert!(parse_peer("x=127.0.0.1:1").is_err());
+        let missing = core_config(CoreArgs::default(), CoreFile::default()).unwrap_err();
+        assert!(missing.to_string().contains("--node-id"), "{missing}");
+        assert!(gateway_config(GatewayArgs::default(), GatewayFile::default()).is_err());
+    }
+}

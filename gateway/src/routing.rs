@@ -74,7 +74,9 @@ const MAX_BATCH: usize = 256;
 pub const CORE_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a node that failed in transport is skipped while probing for a leader.
 const SUSPECT_FOR: Duration = Duration::from_secs(5);
-const BATCHES_IN_FLIGHT: usize = 2;
+/// One batch per node and kind at a time: measured on the dev cluster, a second batch in
+/// flight only made batches smaller (SET 11.7-12.5k/s with one, 8.9-11.8k/s with two).
+const BATCHES_IN_FLIGHT: usize = 1;
 
 pub struct Router {
     seeds: Vec<String>,
