@@ -1,8 +1,10 @@
 //! Background cleanup of the MVCC data.
 //!
-//! - The expiry sweeper runs on each range leader and deletes expired values *through Raft*
-//!   (conditioned on the version it saw), because whether a key has a value decides write
-//!   conditions and must be identical on every replica.
+//! - The expiry sweeper walks the local expiry index (values with a TTL, by expiry time), so
+//!   its cost follows the number of expiring keys, not the size of the data. On a range
+//!   leader it deletes expired values *through Raft* (conditioned on the version it saw),
+//!   because whether a key has a value decides write conditions and must be identical on
+//!   every replica.
 //! - Version GC runs on every node locally: it removes versions older than the retention
 //!   window that are hidden behind a newer version, and tombstones older than the window.
 //!   A tombstone and "no record" are indistinguishable to readers and to write conditions,
@@ -20,53 +22,79 @@ use crate::mvcc::{self, Version};
 use crate::raft::types::{Op, WriteCommand};
 use crate::replica::Replica;
 use crate::service::Replicas;
-use crate::storage::{Engine, CF_DATA};
+use crate::storage::{keys, Engine, CF_DATA, CF_EXPIRY};
 
-const SWEEP_BATCH: usize = 256;
 
-/// Deletes expired values of the ranges this node leads.
-pub async fn expiry_sweeper(replicas: Replicas, interval: Duration) {
+/// Most index entries looked at per sweep, so one sweep never monopolises a node.
+const SWEEP_LIMIT: usize = 4096;
+
+/// Walks the expiry index up to now. On a range leader, expired values are deleted through
+/// Raft; on every node, index entries whose value is gone or was rewritten are dropped.
+pub async fn expiry_sweeper(engine: Engine, replicas: Replicas, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
     loop {
         tick.tick().await;
-        for replica in replicas.all() {
-            if replica.leader().map(|(id, _)| id) != Some(replica.node_id) {
-                continue;
-            }
-            if let Err(e) = sweep_range(&replica).await {
-                tracing::debug!(error = %e, range = replica.range_id(), "expiry sweep stopped");
-            }
+        if let Err(e) = sweep(&engine, &replicas).await {
+            tracing::debug!(error = %e, "expiry sweep stopped early");
         }
     }
 }
 
-async fn sweep_range(replica: &Arc<Replica>) -> Result<(), String> {
-    let desc = replica.descriptor();
-    let db = replica.db().clone();
+/// What to do with one entry of the expiry index.
+enum Due {
+    /// The value is still there and expired: delete it (if we lead its range).
+    Expired { replica: Arc<Replica>, key: Bytes, version: u64 },
+    /// The entry no longer describes a live value (deleted, rewritten, moved away).
+    Stale,
+}
+
+async fn sweep(engine: &Engine, replicas: &Replicas) -> Result<(), String> {
     let now = hlc::wall_clock_ms();
-    let expired = tokio::task::spawn_blocking(move || {
-        let mut expired = Vec::new();
-        mvcc::scan_latest(&db, &desc.start_key, &desc.end_key, |key, latest| {
-            if let Version::Put { expire_at_ms: Some(at), .. } = latest.version {
-                if at <= now {
-                    expired.push((Bytes::from(key), latest.commit_ts));
+    let db = engine.db().clone();
+    let due: Vec<(Vec<u8>, u64, Bytes)> = {
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || {
+            let cf = engine.cf(CF_EXPIRY);
+            let mut opts = rocksdb::ReadOptions::default();
+            opts.set_iterate_upper_bound(keys::expiry_entry(now.saturating_add(1), b""));
+            let mut due = Vec::new();
+            for item in db.iterator_cf_opt(cf, opts, IteratorMode::Start).take(SWEEP_LIMIT) {
+                let (k, _) = item.map_err(|e| e.to_string())?;
+                if let Some((at, key)) = keys::parse_expiry_entry(&k) {
+                    due.push((k.to_vec(), at, Bytes::copy_from_slice(key)));
                 }
             }
-            Ok(true)
+            Ok::<_, String>(due)
         })
-        .map(|()| expired)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    for chunk in expired.chunks(SWEEP_BATCH) {
-        for (key, version) in chunk {
-            // One command per key so a rewritten key only fails its own condition.
-            let command = WriteCommand { request_id: 0, conditions: vec![(key.clone(), *version)], ops: vec![Op::Delete { key: key.clone() }] };
-            replica.write(command).await.map_err(|e| e.to_string())?;
+        .await
+        .map_err(|e| e.to_string())??
+    };
+    let ranges = replicas.all();
+    let mut stale = WriteBatch::default();
+    for (index_key, at, key) in due {
+        let decision = match ranges.iter().find(|r| r.descriptor().contains(&key)) {
+            None => Due::Stale,
+            Some(replica) => match mvcc::read_latest(engine.db(), &key).map_err(|e| e.to_string())? {
+                Some(latest) if matches!(latest.version, Version::Put { expire_at_ms: Some(x), .. } if x == at) => {
+                    Due::Expired { replica: replica.clone(), key, version: latest.commit_ts }
+                }
+                _ => Due::Stale,
+            },
+        };
+        match decision {
+            Due::Stale => stale.delete_cf(engine.cf(CF_EXPIRY), &index_key),
+            Due::Expired { replica, key, version } => {
+                if replica.leader().map(|(id, _)| id) != Some(replica.node_id) {
+                    continue; // the leader deletes it; we drop the entry once it is gone
+                }
+                // Conditioned on the version seen, so a key rewritten meanwhile survives.
+                let command = WriteCommand { request_id: 0, conditions: vec![(key.clone(), version)], ops: vec![Op::Delete { key }] };
+                replica.write(command).await.map_err(|e| e.to_string())?;
+                stale.delete_cf(engine.cf(CF_EXPIRY), &index_key);
+            }
         }
     }
-    Ok(())
+    engine.db().write(stale).map_err(|e| e.to_string())
 }
 
 /// Removes MVCC versions no reader can see any more.

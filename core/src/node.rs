@@ -143,7 +143,7 @@ impl Node {
             );
 
         let background = [
-            tokio::spawn(gc::expiry_sweeper(self.replicas.clone(), self.config.expiry_sweep_interval)),
+            tokio::spawn(gc::expiry_sweeper(self.engine.clone(), self.replicas.clone(), self.config.expiry_sweep_interval)),
             tokio::spawn(gc::version_gc(self.engine.clone(), self.metrics.clone(), self.config.gc_interval, self.config.gc_retention)),
             tokio::spawn(publish_raft_metrics(self.replicas.clone(), self.metrics.clone())),
         ];

@@ -42,3 +42,34 @@ async fn expired_keys_disappear_and_ttls_count_down() {
     let n: i64 = redis::cmd("INCR").arg("exp:counter").query_async(&mut conn).await.unwrap();
     assert_eq!(n, 1);
 }
+
+/// Expired values are not just hidden: the leader's sweeper deletes them through Raft, which
+/// shows as the key losing its version (0 = no value record) on the core.
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_keys_are_removed_in_the_background() {
+    use strata_proto::core::{kv_client::KvClient, GetRequest, RangeEpoch, RequestHeader};
+
+    let cluster = Cluster::start().await;
+    let mut conn = cluster.connection().await;
+    let _: () = redis::cmd("SET").arg("sweep:a").arg("v").arg("PX").arg(200).query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("SET").arg("sweep:b").arg("v").arg("EX").arg(1000).query_async(&mut conn).await.unwrap();
+    let leader = cluster.wait_for_leader(None).await;
+    let version = |key: &'static [u8]| {
+        let addr = cluster.core(leader).addr.clone();
+        async move {
+            let mut client = KvClient::connect(format!("http://{addr}")).await.ok()?;
+            let request = GetRequest {
+                header: Some(RequestHeader { range_id: 1, epoch: Some(RangeEpoch { version: 1, conf_version: 1 }) }),
+                keys: vec![bytes::Bytes::from_static(key)],
+            };
+            let response = client.get(request).await.ok()?.into_inner();
+            response.states.first().map(|s| s.version)
+        }
+    };
+    assert_ne!(version(b"Rsweep:a").await, Some(0), "written");
+    eventually(Duration::from_secs(15), "the sweeper to delete sweep:a", || async {
+        (version(b"Rsweep:a").await == Some(0)).then_some(())
+    })
+    .await;
+    assert_ne!(version(b"Rsweep:b").await, Some(0), "a key with a later expiry stays");
+}

@@ -172,6 +172,7 @@ pub fn install(engine: &Engine, range_id: u64, bytes: &[u8], dir: &std::path::Pa
         let result = db.ingest_external_file_cf(data, vec![&path]);
         let _ = std::fs::remove_file(&path);
         result?;
+        index_expiring_values(engine, &header.descriptor)?;
     }
     let mut batch = WriteBatch::default();
     let meta_cf = engine.cf(CF_RANGE_META);
@@ -183,4 +184,17 @@ pub fn install(engine: &Engine, range_id: u64, bytes: &[u8], dir: &std::path::Pa
     batch.put_cf(meta_cf, keys::range_record(range_id, keys::LAST_COMMIT_TS), encode(&header.last_commit_ts).map_err(corrupt)?);
     engine.write_synced(batch)?;
     Ok(header)
+}
+
+/// Rebuilds the expiry index for an installed range (the index is local and not shipped).
+fn index_expiring_values(engine: &Engine, descriptor: &RangeDescriptor) -> Result<(), storage::StorageError> {
+    let expiry = engine.cf(storage::CF_EXPIRY);
+    let mut batch = WriteBatch::default();
+    mvcc::scan_latest(engine.db(), &descriptor.start_key, &descriptor.end_key, |key, latest| {
+        if let mvcc::Version::Put { expire_at_ms: Some(at), .. } = latest.version {
+            batch.put_cf(expiry, keys::expiry_entry(at, &key), []);
+        }
+        Ok(true)
+    })?;
+    engine.write_synced(batch)
 }

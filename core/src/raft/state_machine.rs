@@ -150,6 +150,9 @@ impl PendingWrites<'_> {
 
     fn put_version(&mut self, key: Bytes, commit_ts: u64, version: Version) {
         self.batch.put_cf(self.engine.cf(CF_DATA), mvcc::version_key(&key, commit_ts), version.encode());
+        if let Version::Put { expire_at_ms: Some(at), .. } = &version {
+            self.batch.put_cf(self.engine.cf(crate::storage::CF_EXPIRY), keys::expiry_entry(*at, &key), []);
+        }
         self.overlay.insert(key, Latest { commit_ts, version });
     }
 

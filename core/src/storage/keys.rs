@@ -38,3 +38,16 @@ pub fn request_record(range_id: u64, request_id: u128) -> Vec<u8> {
 }
 
 pub const REQUEST_PREFIX: &str = "req";
+
+/// An entry of the expiry index: expiry time (BE, so entries sort by time) + user key.
+pub fn expiry_entry(expire_at_ms: u64, user_key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + user_key.len());
+    k.extend_from_slice(&expire_at_ms.to_be_bytes());
+    k.extend_from_slice(user_key);
+    k
+}
+
+pub fn parse_expiry_entry(key: &[u8]) -> Option<(u64, &[u8])> {
+    let at: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(at), &key[8..]))
+}

@@ -5,7 +5,9 @@
 //! - `raft_state`: vote, committed and purged log ids, keyed by range id;
 //! - `data`: MVCC versions of user keys (ranges partition the keyspace, so no range prefix);
 //! - `range_meta`: per-range state-machine state (applied log id, membership, descriptor,
-//!   HLC ceiling), written in the same batch as the data it describes.
+//!   HLC ceiling), written in the same batch as the data it describes;
+//! - `expiry`: a local index of values with a TTL, keyed by expiry time, so finding expired
+//!   keys never scans the data.
 
 pub mod keys;
 
@@ -18,6 +20,7 @@ pub const CF_RAFT_LOG: &str = "raft_log";
 pub const CF_RAFT_STATE: &str = "raft_state";
 pub const CF_DATA: &str = "data";
 pub const CF_RANGE_META: &str = "range_meta";
+pub const CF_EXPIRY: &str = "expiry";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -69,7 +72,7 @@ impl Engine {
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         // Let concurrent synced writers share one WAL fsync (group commit).
         opts.set_enable_pipelined_write(true);
-        let cfs = [CF_RAFT_LOG, CF_RAFT_STATE, CF_DATA, CF_RANGE_META]
+        let cfs = [CF_RAFT_LOG, CF_RAFT_STATE, CF_DATA, CF_RANGE_META, CF_EXPIRY]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?);
@@ -99,7 +102,7 @@ impl Engine {
     }
 
     pub fn cf(&self, name: &str) -> &ColumnFamily {
-        // The four column families are created in `open`; a missing one is a programming error.
+        // The column families are created in `open`; a missing one is a programming error.
         self.db.cf_handle(name).unwrap_or_else(|| panic!("column family {name} missing"))
     }
 
