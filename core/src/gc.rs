@@ -24,7 +24,6 @@ use crate::replica::Replica;
 use crate::service::Replicas;
 use crate::storage::{keys, Engine, CF_DATA, CF_EXPIRY};
 
-
 /// Most index entries looked at per sweep, so one sweep never monopolises a node.
 const SWEEP_LIMIT: usize = 4096;
 
@@ -88,7 +87,11 @@ async fn sweep(engine: &Engine, replicas: &Replicas) -> Result<(), String> {
                     continue; // the leader deletes it; we drop the entry once it is gone
                 }
                 // Conditioned on the version seen, so a key rewritten meanwhile survives.
-                let command = WriteCommand { request_id: 0, conditions: vec![(key.clone(), version)], ops: vec![Op::Delete { key }] };
+                let command = WriteCommand {
+                    request_id: 0,
+                    conditions: vec![(key.clone(), version)],
+                    ops: vec![Op::Delete { key }],
+                };
                 replica.write(command).await.map_err(|e| e.to_string())?;
                 stale.delete_cf(engine.cf(CF_EXPIRY), &index_key);
             }

@@ -14,13 +14,18 @@ pub struct CoreMetrics {
 
 impl CoreMetrics {
     pub fn new(node_id: u64) -> Self {
-        let registry = Registry::new_custom(Some("strata_core".into()), Some([("node".to_string(), node_id.to_string())].into()))
-            .expect("valid registry");
-        let requests = IntCounterVec::new(Opts::new("requests_total", "KV requests served, by method and result"), &["method", "result"])
-            .expect("valid metric");
+        let registry =
+            Registry::new_custom(Some("strata_core".into()), Some([("node".to_string(), node_id.to_string())].into()))
+                .expect("valid registry");
+        let requests = IntCounterVec::new(
+            Opts::new("requests_total", "KV requests served, by method and result"),
+            &["method", "result"],
+        )
+        .expect("valid metric");
         let buckets = vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
         let entry_commands = Histogram::with_opts(
-            HistogramOpts::new("raft_entry_commands", "Client writes batched into one Raft entry").buckets(buckets.clone()),
+            HistogramOpts::new("raft_entry_commands", "Client writes batched into one Raft entry")
+                .buckets(buckets.clone()),
         )
         .expect("valid metric");
         let read_barrier_waiters = Histogram::with_opts(
@@ -33,7 +38,8 @@ impl CoreMetrics {
         )
         .expect("valid metric");
         let gc_removed_versions =
-            prometheus::IntCounter::new("gc_removed_versions_total", "Old MVCC versions removed by GC").expect("valid metric");
+            prometheus::IntCounter::new("gc_removed_versions_total", "Old MVCC versions removed by GC")
+                .expect("valid metric");
         for m in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(entry_commands.clone()),

@@ -105,9 +105,10 @@ impl Version {
     pub fn decode(raw: &[u8]) -> Result<Self, StorageError> {
         match raw.first() {
             Some(&KIND_PUT) => {
-                let expire: [u8; 8] = raw.get(1..9).and_then(|s| s.try_into().ok()).ok_or_else(|| {
-                    StorageError::Corrupt { what: "mvcc value", detail: "short put".into() }
-                })?;
+                let expire: [u8; 8] = raw
+                    .get(1..9)
+                    .and_then(|s| s.try_into().ok())
+                    .ok_or_else(|| StorageError::Corrupt { what: "mvcc value", detail: "short put".into() })?;
                 let expire = u64::from_be_bytes(expire);
                 Ok(Version::Put {
                     value: Bytes::copy_from_slice(&raw[9..]),
@@ -153,10 +154,9 @@ pub fn read_latest(db: &DB, key: &[u8]) -> Result<Option<Latest>, StorageError> 
             if !k.starts_with(&prefix) || k.len() != prefix.len() + 8 {
                 return Ok(None);
             }
-            let ts: [u8; 8] = k[prefix.len()..].try_into().map_err(|_| StorageError::Corrupt {
-                what: "mvcc key",
-                detail: "bad timestamp".into(),
-            })?;
+            let ts: [u8; 8] = k[prefix.len()..]
+                .try_into()
+                .map_err(|_| StorageError::Corrupt { what: "mvcc key", detail: "bad timestamp".into() })?;
             Ok(Some(Latest { commit_ts: !u64::from_be_bytes(ts), version: Version::decode(&v)? }))
         }
         None => Ok(None),
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn version_keys_sort_by_user_key_then_newest_first() {
-        let mut keys = vec![
+        let mut keys = [
             version_key(b"a", 5),
             version_key(b"a", 9),
             version_key(b"a\x00", 1),

@@ -52,7 +52,12 @@ pub struct RaftTiming {
 
 impl Default for RaftTiming {
     fn default() -> Self {
-        Self { heartbeat_ms: 100, election_timeout_min_ms: 700, election_timeout_max_ms: 1400, snapshot_after_entries: 20_000 }
+        Self {
+            heartbeat_ms: 100,
+            election_timeout_min_ms: 700,
+            election_timeout_max_ms: 1400,
+            snapshot_after_entries: 20_000,
+        }
     }
 }
 
@@ -107,13 +112,24 @@ impl Node {
             }
         }
         let election_timeout_min = Duration::from_millis(timing.election_timeout_min_ms);
-        let replica = Replica::start(self.config.node_id, self.engine.clone(), raft, applied, self.metrics.clone(), election_timeout_min);
+        let replica = Replica::start(
+            self.config.node_id,
+            self.engine.clone(),
+            raft,
+            applied,
+            self.metrics.clone(),
+            election_timeout_min,
+        );
         self.replicas.insert(replica);
         Ok(())
     }
 
     /// Serves until `shutdown` resolves, then stops Raft cleanly.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let kv = KvService {
             node_id: self.config.node_id,
             addr: self.config.advertise.clone(),
@@ -121,9 +137,13 @@ impl Node {
             metrics: self.metrics.clone(),
         };
         let raft = RaftService { replicas: self.replicas.clone() };
-        let grpc = tonic::service::Routes::new(KvServer::new(kv).max_decoding_message_size(600 << 20).max_encoding_message_size(usize::MAX))
-            .add_service(RaftTransportServer::new(raft).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX))
-            .into_axum_router();
+        let grpc = tonic::service::Routes::new(
+            KvServer::new(kv).max_decoding_message_size(600 << 20).max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            RaftTransportServer::new(raft).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX),
+        )
+        .into_axum_router();
         let metrics = self.metrics.clone();
         let health_replicas = self.replicas.clone();
         let router = grpc
@@ -143,8 +163,17 @@ impl Node {
             );
 
         let background = [
-            tokio::spawn(gc::expiry_sweeper(self.engine.clone(), self.replicas.clone(), self.config.expiry_sweep_interval)),
-            tokio::spawn(gc::version_gc(self.engine.clone(), self.metrics.clone(), self.config.gc_interval, self.config.gc_retention)),
+            tokio::spawn(gc::expiry_sweeper(
+                self.engine.clone(),
+                self.replicas.clone(),
+                self.config.expiry_sweep_interval,
+            )),
+            tokio::spawn(gc::version_gc(
+                self.engine.clone(),
+                self.metrics.clone(),
+                self.config.gc_interval,
+                self.config.gc_retention,
+            )),
             tokio::spawn(publish_raft_metrics(self.replicas.clone(), self.metrics.clone())),
         ];
         // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (~40 ms stalls).
@@ -169,7 +198,13 @@ fn health(replicas: &Replicas) -> (axum::http::StatusCode, String) {
     for r in replicas.all() {
         let m = r.raft.metrics().borrow().clone();
         healthy &= m.current_leader.is_some();
-        lines.push(format!("range {} state {:?} term {} leader {:?}", r.range_id(), m.state, m.current_term, m.current_leader));
+        lines.push(format!(
+            "range {} state {:?} term {} leader {:?}",
+            r.range_id(),
+            m.state,
+            m.current_term,
+            m.current_leader
+        ));
     }
     let status = if healthy { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
     (status, lines.join("\n") + "\n")

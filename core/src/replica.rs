@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 use crate::hlc::{self, ClockError, HybridClock};
 use crate::metrics::CoreMetrics;
 use crate::raft::state_machine::AppliedState;
-use crate::storage::Engine;
 use crate::raft::types::{CommandOutcome, NodeId, Proposal, Raft, RangeDescriptor, WriteCommand};
+use crate::storage::Engine;
 
 /// How far ahead of the wall clock a leader's committed timestamp ceiling reaches.
 const CEILING_WINDOW_MS: u64 = 3_000;
@@ -259,7 +259,12 @@ async fn propose_loop(replica: std::sync::Weak<Replica>, mut rx: mpsc::Receiver<
     }
 }
 
-async fn read_barrier_loop(raft: Raft, lease: Arc<ReadLease>, metrics: CoreMetrics, mut rx: mpsc::UnboundedReceiver<ReadWaiter>) {
+async fn read_barrier_loop(
+    raft: Raft,
+    lease: Arc<ReadLease>,
+    metrics: CoreMetrics,
+    mut rx: mpsc::UnboundedReceiver<ReadWaiter>,
+) {
     while let Some(first) = rx.recv().await {
         let mut waiters = vec![first];
         while let Ok(w) = rx.try_recv() {

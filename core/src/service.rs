@@ -55,12 +55,16 @@ fn range_error(kind: pb::range_error::Kind) -> Option<pb::RangeError> {
 
 fn replica_error(range_id: u64, e: ReplicaError) -> Option<pb::RangeError> {
     match e {
-        ReplicaError::NotLeader { leader_id, leader_addr } => range_error(pb::range_error::Kind::NotLeader(pb::NotLeader {
-            range_id,
-            leader_node_id: leader_id.unwrap_or(0),
-            leader_addr: leader_addr.unwrap_or_default(),
-        })),
-        ReplicaError::Unavailable(reason) => range_error(pb::range_error::Kind::Unavailable(pb::RangeUnavailable { reason })),
+        ReplicaError::NotLeader { leader_id, leader_addr } => {
+            range_error(pb::range_error::Kind::NotLeader(pb::NotLeader {
+                range_id,
+                leader_node_id: leader_id.unwrap_or(0),
+                leader_addr: leader_addr.unwrap_or_default(),
+            }))
+        }
+        ReplicaError::Unavailable(reason) => {
+            range_error(pb::range_error::Kind::Unavailable(pb::RangeUnavailable { reason }))
+        }
     }
 }
 
@@ -81,13 +85,17 @@ impl KvService {
     ) -> Result<Arc<Replica>, Option<pb::RangeError>> {
         let header = header.cloned().unwrap_or_default();
         let Some(replica) = self.replicas.get(header.range_id) else {
-            return Err(range_error(pb::range_error::Kind::RangeNotFound(pb::RangeNotFound { range_id: header.range_id })));
+            return Err(range_error(pb::range_error::Kind::RangeNotFound(pb::RangeNotFound {
+                range_id: header.range_id,
+            })));
         };
         let desc = replica.descriptor();
         let epoch = header.epoch.unwrap_or_default();
         if epoch.version != desc.epoch_version || epoch.conf_version != desc.conf_version {
             let current = descriptor_to_proto(&desc, replica.leader().map(|(id, _)| id));
-            return Err(range_error(pb::range_error::Kind::EpochNotMatch(pb::EpochNotMatch { current_ranges: vec![current] })));
+            return Err(range_error(pb::range_error::Kind::EpochNotMatch(pb::EpochNotMatch {
+                current_ranges: vec![current],
+            })));
         }
         for key in keys {
             if !desc.contains(key) {
@@ -227,7 +235,10 @@ impl pb::kv_server::Kv for KvService {
         };
         if let Err(e) = replica.read_barrier().await {
             self.count("scan", false);
-            return Ok(Response::new(pb::ScanResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() }));
+            return Ok(Response::new(pb::ScanResponse {
+                range_error: replica_error(replica.range_id(), e),
+                ..Default::default()
+            }));
         }
         let desc = replica.descriptor();
         let start = req.start_key.clone().max(desc.start_key.clone());
@@ -272,7 +283,10 @@ impl pb::kv_server::Kv for KvService {
         self.write_one(request.into_inner()).await.map(Response::new)
     }
 
-    async fn batch_write(&self, request: Request<pb::BatchWriteRequest>) -> Result<Response<pb::BatchWriteResponse>, Status> {
+    async fn batch_write(
+        &self,
+        request: Request<pb::BatchWriteRequest>,
+    ) -> Result<Response<pb::BatchWriteResponse>, Status> {
         // Concurrently: the writes meet in the proposer queue and share Raft entries.
         let requests = request.into_inner().requests;
         let responses = futures::future::try_join_all(requests.into_iter().map(|r| self.write_one(r))).await?;
@@ -289,7 +303,10 @@ impl pb::kv_server::Kv for KvService {
         Ok(Response::new(pb::RangesResponse { ranges }))
     }
 
-    async fn node_status(&self, _request: Request<pb::NodeStatusRequest>) -> Result<Response<pb::NodeStatusResponse>, Status> {
+    async fn node_status(
+        &self,
+        _request: Request<pb::NodeStatusRequest>,
+    ) -> Result<Response<pb::NodeStatusResponse>, Status> {
         let ranges = self
             .replicas
             .all()
@@ -352,4 +369,3 @@ impl pb::raft_transport_server::RaftTransport for RaftService {
         reply(msg.range_id, &result)
     }
 }
-

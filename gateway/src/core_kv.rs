@@ -53,7 +53,9 @@ fn mutation(m: Mutation) -> pb::Mutation {
             pb::mutation::Op::Put(pb::Put { key, value, expiry: Some(pb::Expiry { kind: Some(kind) }) })
         }
         Mutation::Delete { key } => pb::mutation::Op::Delete(pb::Delete { key }),
-        Mutation::DeleteRange { start, end } => pb::mutation::Op::DeleteRange(pb::DeleteRange { start_key: start, end_key: end }),
+        Mutation::DeleteRange { start, end } => {
+            pb::mutation::Op::DeleteRange(pb::DeleteRange { start_key: start, end_key: end })
+        }
     };
     pb::Mutation { op: Some(op) }
 }
@@ -89,7 +91,13 @@ impl CoreKv {
         Ok(())
     }
 
-    async fn scan_range(&self, from: Bytes, end: Bytes, limit: usize, count_only: bool) -> Result<pb::ScanResponse, KvError> {
+    async fn scan_range(
+        &self,
+        from: Bytes,
+        end: Bytes,
+        limit: usize,
+        count_only: bool,
+    ) -> Result<pb::ScanResponse, KvError> {
         self.router
             .with_leader(&from, "scan", |addr, route| {
                 let client = self.router.client(&addr);
@@ -158,7 +166,10 @@ impl KvStore for CoreKv {
             .map(|c| c.key.clone())
             .or_else(|| mutations.iter().find_map(mutation_key).cloned())
             .unwrap_or_default();
-        let conditions = conditions.into_iter().map(|c| pb::Condition { key: c.key, expected_version: c.expected_version }).collect();
+        let conditions = conditions
+            .into_iter()
+            .map(|c| pb::Condition { key: c.key, expected_version: c.expected_version })
+            .collect();
         let mutations = mutations.into_iter().map(mutation).collect();
         self.write_in_range(&route_key, conditions, mutations).await
     }
@@ -197,7 +208,12 @@ impl KvStore for CoreKv {
             let epoch = d.epoch.unwrap_or_default();
             fields.push((
                 format!("strata_range{}", d.range_id),
-                format!("leader={leader},replicas={},epoch={}.{}", replicas.join("|"), epoch.version, epoch.conf_version),
+                format!(
+                    "leader={leader},replicas={},epoch={}.{}",
+                    replicas.join("|"),
+                    epoch.version,
+                    epoch.conf_version
+                ),
             ));
         }
         Ok(ClusterInfo { fields })
@@ -205,7 +221,12 @@ impl KvStore for CoreKv {
 }
 
 impl CoreKv {
-    async fn write_in_range(&self, route_key: &[u8], conditions: Vec<pb::Condition>, mutations: Vec<pb::Mutation>) -> Result<WriteOutcome, KvError> {
+    async fn write_in_range(
+        &self,
+        route_key: &[u8],
+        conditions: Vec<pb::Condition>,
+        mutations: Vec<pb::Mutation>,
+    ) -> Result<WriteOutcome, KvError> {
         // One id for every retry of this write: the core deduplicates on it.
         let request_id: u128 = rand::random::<u128>() | 1;
         let resp = self
@@ -228,6 +249,10 @@ impl CoreKv {
             })
             .await
             .map_err(kv_error)?;
-        Ok(if resp.condition_failed { WriteOutcome::ConditionFailed } else { WriteOutcome::Committed { commit_ts: resp.commit_ts } })
+        Ok(if resp.condition_failed {
+            WriteOutcome::ConditionFailed
+        } else {
+            WriteOutcome::Committed { commit_ts: resp.commit_ts }
+        })
     }
 }

@@ -16,12 +16,17 @@ impl GatewayMetrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("strata_gateway".into()), None).expect("valid registry");
         let connections = IntGauge::new("redis_connections", "Open RESP connections").expect("valid metric");
-        let commands = IntCounterVec::new(Opts::new("redis_commands_total", "RESP commands by outcome"), &["outcome"]).expect("valid metric");
-        let route_refreshes = IntCounter::new("route_refreshes_total", "Route table reloads").expect("valid metric");
-        let retries = IntCounterVec::new(Opts::new("core_retries_total", "Core calls retried after a routing error"), &["method"])
+        let commands = IntCounterVec::new(Opts::new("redis_commands_total", "RESP commands by outcome"), &["outcome"])
             .expect("valid metric");
+        let route_refreshes = IntCounter::new("route_refreshes_total", "Route table reloads").expect("valid metric");
+        let retries = IntCounterVec::new(
+            Opts::new("core_retries_total", "Core calls retried after a routing error"),
+            &["method"],
+        )
+        .expect("valid metric");
         let core_transport_errors =
-            IntCounter::new("core_transport_errors_total", "Core calls that failed in transport").expect("valid metric");
+            IntCounter::new("core_transport_errors_total", "Core calls that failed in transport")
+                .expect("valid metric");
         for m in [
             Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(commands.clone()),

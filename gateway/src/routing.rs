@@ -106,7 +106,9 @@ impl Router {
 
     pub fn client(&self, addr: &str) -> Result<KvClient<Channel>, RouteError> {
         if let Some(ch) = self.channels.read().unwrap_or_else(|e| e.into_inner()).get(addr) {
-            return Ok(KvClient::new(ch.clone()).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX));
+            return Ok(KvClient::new(ch.clone())
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX));
         }
         let ch = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| RouteError::Unavailable(format!("bad core address {addr}: {e}")))?
@@ -159,7 +161,11 @@ impl Router {
     }
 
     /// A Write sent to `addr` in the next batch.
-    pub async fn batched_write(&self, addr: &str, request: pb::WriteRequest) -> Result<pb::WriteResponse, tonic::Status> {
+    pub async fn batched_write(
+        &self,
+        addr: &str,
+        request: pb::WriteRequest,
+    ) -> Result<pb::WriteResponse, tonic::Status> {
         let batchers = self.batchers(addr).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         batchers.write.call(request).await
     }
@@ -214,7 +220,11 @@ impl Router {
         ranges
             .iter()
             .map(|d| {
-                let addr = d.replicas.iter().find(|r| r.node_id == d.leader_node_id && d.leader_node_id != 0).map(|r| r.addr.clone());
+                let addr = d
+                    .replicas
+                    .iter()
+                    .find(|r| r.node_id == d.leader_node_id && d.leader_node_id != 0)
+                    .map(|r| r.addr.clone());
                 (d.range_id, addr)
             })
             .collect()

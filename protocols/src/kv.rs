@@ -54,10 +54,19 @@ pub enum Expiry {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mutation {
-    Put { key: Bytes, value: Bytes, expiry: Expiry },
-    Delete { key: Bytes },
+    Put {
+        key: Bytes,
+        value: Bytes,
+        expiry: Expiry,
+    },
+    Delete {
+        key: Bytes,
+    },
     /// Deletes every key in `[start, end)`; an empty `end` means "to the end of the keyspace".
-    DeleteRange { start: Bytes, end: Bytes },
+    DeleteRange {
+        start: Bytes,
+        end: Bytes,
+    },
 }
 
 /// The write applies only if the key's current [`KeyState::version`] equals

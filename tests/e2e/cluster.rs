@@ -134,7 +134,8 @@ impl Cluster {
 
     pub fn redis_url(&self) -> String {
         // Pick up --requirepass so helpers work on password-protected gateways too.
-        let password = self.gateway_args.iter().position(|a| a == "--requirepass").and_then(|i| self.gateway_args.get(i + 1));
+        let password =
+            self.gateway_args.iter().position(|a| a == "--requirepass").and_then(|i| self.gateway_args.get(i + 1));
         match password {
             Some(p) => format!("redis://:{p}@127.0.0.1:{}/", self.redis_port),
             None => format!("redis://127.0.0.1:{}/", self.redis_port),
@@ -171,10 +172,8 @@ impl Cluster {
     }
 
     pub async fn wait_for_leader(&self, not: Option<u64>) -> u64 {
-        eventually(Duration::from_secs(30), "a leader", || async {
-            self.leader().await.filter(|l| Some(*l) != not)
-        })
-        .await
+        eventually(Duration::from_secs(30), "a leader", || async { self.leader().await.filter(|l| Some(*l) != not) })
+            .await
     }
 
     /// Applied index of the first range on `node`.

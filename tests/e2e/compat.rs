@@ -213,7 +213,12 @@ async fn string_commands_match_redis_byte_for_byte() {
     let mut strata = RawConn::connect(cluster.redis_port).await;
     same_replies(&mut strata, &mut redis, STRING_SCRIPT).await;
     // Empty arguments cannot be written in the space-separated scripts.
-    for args in [&[&b"SETRANGE"[..], b"s:empty", b"0", b""][..], &[b"EXISTS", b"s:empty"], &[b"SET", b"", b"empty-key"], &[b"GET", b""]] {
+    for args in [
+        &[&b"SETRANGE"[..], b"s:empty", b"0", b""][..],
+        &[b"EXISTS", b"s:empty"],
+        &[b"SET", b"", b"empty-key"],
+        &[b"GET", b""],
+    ] {
         assert_eq!(strata.cmd_args(args).await, redis.cmd_args(args).await, "reply to {args:?}");
     }
 }

@@ -79,13 +79,18 @@ async fn leader_kill_loses_no_acknowledged_write() {
     let mut cluster = Cluster::start().await;
     let leader = cluster.wait_for_leader(None).await;
     let stream = WriteStream::start(&cluster, 4);
-    eventually(Duration::from_secs(30), "writes before the kill", || async { (stream.acked_count() > 200).then_some(()) }).await;
+    eventually(Duration::from_secs(30), "writes before the kill", || async {
+        (stream.acked_count() > 200).then_some(())
+    })
+    .await;
     cluster.kill(leader);
     let new_leader = cluster.wait_for_leader(Some(leader)).await;
     assert_ne!(new_leader, leader);
     let before = stream.acked_count();
-    eventually(Duration::from_secs(30), "writes after failover", || async { (stream.acked_count() > before + 200).then_some(()) })
-        .await;
+    eventually(Duration::from_secs(30), "writes after failover", || async {
+        (stream.acked_count() > before + 200).then_some(())
+    })
+    .await;
     let acked = stream.finish().await;
     assert_all_readable(&cluster, &acked).await;
     // The old leader comes back as a follower and catches up.
@@ -242,7 +247,10 @@ async fn concurrent_incr_counts_exactly_across_a_leader_kill() {
             }
         }));
     }
-    eventually(Duration::from_secs(30), "INCRs before the kill", || async { (acked.load(Ordering::Relaxed) > 300).then_some(()) }).await;
+    eventually(Duration::from_secs(30), "INCRs before the kill", || async {
+        (acked.load(Ordering::Relaxed) > 300).then_some(())
+    })
+    .await;
     cluster.kill(leader);
     let before = acked.load(Ordering::Relaxed);
     eventually(Duration::from_secs(30), "INCRs after the kill", || async {

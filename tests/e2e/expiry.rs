@@ -25,7 +25,8 @@ async fn expired_keys_disappear_and_ttls_count_down() {
     let exists: i64 = redis::cmd("EXISTS").arg("exp:short").query_async(&mut conn).await.unwrap();
     assert_eq!(exists, 0);
     // SET NX succeeds on an expired key: it is gone, not merely hidden.
-    let set: Option<String> = redis::cmd("SET").arg("exp:short").arg("again").arg("NX").query_async(&mut conn).await.unwrap();
+    let set: Option<String> =
+        redis::cmd("SET").arg("exp:short").arg("again").arg("NX").query_async(&mut conn).await.unwrap();
     assert_eq!(set.as_deref(), Some("OK"));
     let long_ttl: i64 = redis::cmd("TTL").arg("exp:long").query_async(&mut conn).await.unwrap();
     assert!((99..=100).contains(&long_ttl), "TTL {long_ttl}");

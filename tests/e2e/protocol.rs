@@ -107,10 +107,7 @@ async fn requirepass_gates_every_command() {
     let cluster = Cluster::start_with(&[], &["--requirepass", "s3cret"]).await;
     let mut conn = RawConn::connect(cluster.redis_port).await;
     assert_eq!(conn.cmd("GET a").await, "-NOAUTH Authentication required.\r\n");
-    assert_eq!(
-        conn.cmd("AUTH wrong").await,
-        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
-    );
+    assert_eq!(conn.cmd("AUTH wrong").await, "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
     assert_eq!(conn.cmd("AUTH s3cret").await, "+OK\r\n");
     assert_eq!(conn.cmd("SET a 1").await, "+OK\r\n");
     let mut c = crate::cluster::connect(&format!("redis://:s3cret@127.0.0.1:{}/", cluster.redis_port)).await.unwrap();
@@ -145,7 +142,9 @@ async fn metrics_and_health_endpoints() {
         async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+                .await
+                .unwrap();
             let mut out = String::new();
             tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut out)).await.unwrap().unwrap();
             out

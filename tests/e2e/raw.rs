@@ -49,7 +49,10 @@ impl RawConn {
         Some(String::from_utf8_lossy(&out).into_owned())
     }
 
-    fn read_frame<'a>(&'a mut self, out: &'a mut Vec<u8>) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<()>> + Send + 'a>> {
+    fn read_frame<'a>(
+        &'a mut self,
+        out: &'a mut Vec<u8>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<()>> + Send + 'a>> {
         Box::pin(async move {
             let mut line = Vec::new();
             if self.stream.read_until(b'\n', &mut line).await.ok()? == 0 {

@@ -82,8 +82,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut opts = ReadOptions::default();
         opts.set_iterate_upper_bound(keys::raft_log(self.range_id, end).to_vec());
         let from = keys::raft_log(self.range_id, start);
-        let iter =
-            db.iterator_cf_opt(self.engine.cf(CF_RAFT_LOG), opts, IteratorMode::From(&from, Direction::Forward));
+        let iter = db.iterator_cf_opt(self.engine.cf(CF_RAFT_LOG), opts, IteratorMode::From(&from, Direction::Forward));
         let mut entries = Vec::new();
         for item in iter {
             let (k, v) = item.map_err(|e| StorageIOError::read_logs(&e))?;

@@ -53,12 +53,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient {
-            target,
-            addr: node.addr.clone(),
-            channels: self.channels.clone(),
-            range_id: self.range_id,
-        }
+        PeerClient { target, addr: node.addr.clone(), channels: self.channels.clone(), range_id: self.range_id }
     }
 }
 

@@ -43,7 +43,9 @@ impl OwnedSnapshot {
         // SAFETY: the snapshot borrows the DB behind the Arc, which this struct keeps alive
         // for at least as long as the snapshot (field order drops the snapshot first), and the
         // Arc's heap allocation never moves.
-        let snapshot = unsafe { std::mem::transmute::<SnapshotWithThreadMode<'_, DB>, SnapshotWithThreadMode<'static, DB>>(snapshot) };
+        let snapshot = unsafe {
+            std::mem::transmute::<SnapshotWithThreadMode<'_, DB>, SnapshotWithThreadMode<'static, DB>>(snapshot)
+        };
         Self { snapshot, _db: db }
     }
 }
@@ -58,7 +60,13 @@ pub struct Builder {
 }
 
 impl Builder {
-    pub fn new(engine: Engine, range_id: u64, descriptor: RangeDescriptor, current: CurrentSnapshot, dir: PathBuf) -> Self {
+    pub fn new(
+        engine: Engine,
+        range_id: u64,
+        descriptor: RangeDescriptor,
+        current: CurrentSnapshot,
+        dir: PathBuf,
+    ) -> Self {
         let snapshot = Arc::new(OwnedSnapshot::new(engine.db().clone()));
         Self { engine, range_id, descriptor, snapshot, current, dir }
     }
@@ -69,10 +77,11 @@ impl Builder {
         let range_id = self.range_id;
         let descriptor = self.descriptor.clone();
         let dir = self.dir.clone();
-        let (header, bytes) = tokio::task::spawn_blocking(move || write_snapshot(&engine, &snapshot, range_id, descriptor, &dir))
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let (header, bytes) =
+            tokio::task::spawn_blocking(move || write_snapshot(&engine, &snapshot, range_id, descriptor, &dir))
+                .await
+                .map_err(|e| StorageIOError::write_snapshot(None, &e))?
+                .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let index = header.applied.map(|l| l.index).unwrap_or(0);
         let meta = SnapshotMeta {
             last_log_id: header.applied,
@@ -95,10 +104,13 @@ fn write_snapshot(
         Ok(snap.snapshot.get_cf(engine.cf(CF_RANGE_META), keys::range_record(range_id, name))?)
     };
     let corrupt = |e: postcard::Error| storage::StorageError::Corrupt { what: "range meta", detail: e.to_string() };
-    let applied: Option<LogId> = meta(keys::APPLIED)?.map(|r| decode::<Option<LogId>>(&r)).transpose().map_err(corrupt)?.flatten();
-    let membership: StoredMembership = meta(keys::MEMBERSHIP)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or_default();
+    let applied: Option<LogId> =
+        meta(keys::APPLIED)?.map(|r| decode::<Option<LogId>>(&r)).transpose().map_err(corrupt)?.flatten();
+    let membership: StoredMembership =
+        meta(keys::MEMBERSHIP)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or_default();
     let clock_ceiling: u64 = meta(keys::HLC_CEILING)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
-    let last_commit_ts: u64 = meta(keys::LAST_COMMIT_TS)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
+    let last_commit_ts: u64 =
+        meta(keys::LAST_COMMIT_TS)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
 
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("build-{range_id}-{}.sst", crate::hlc::wall_clock_ms()));
@@ -111,7 +123,8 @@ fn write_snapshot(
         opts.set_iterate_upper_bound(mvcc::range_bound(&descriptor.end_key));
     }
     let lower = mvcc::range_bound(&descriptor.start_key);
-    let iter = engine.db().iterator_cf_opt(engine.cf(CF_DATA), opts, IteratorMode::From(&lower, rocksdb::Direction::Forward));
+    let iter =
+        engine.db().iterator_cf_opt(engine.cf(CF_DATA), opts, IteratorMode::From(&lower, rocksdb::Direction::Forward));
     let mut has_data = false;
     for item in iter {
         let (k, v) = item?;
@@ -135,7 +148,12 @@ fn write_snapshot(
 }
 
 /// Replaces the range's data and state with the snapshot's.
-pub fn install(engine: &Engine, range_id: u64, bytes: &[u8], dir: &std::path::Path) -> Result<SnapshotHeader, storage::StorageError> {
+pub fn install(
+    engine: &Engine,
+    range_id: u64,
+    bytes: &[u8],
+    dir: &std::path::Path,
+) -> Result<SnapshotHeader, storage::StorageError> {
     let bad = |detail: &str| storage::StorageError::Corrupt { what: "snapshot", detail: detail.to_string() };
     let len: [u8; 4] = bytes.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(|| bad("short header"))?;
     let len = u32::from_be_bytes(len) as usize;
@@ -180,8 +198,16 @@ pub fn install(engine: &Engine, range_id: u64, bytes: &[u8], dir: &std::path::Pa
     batch.put_cf(meta_cf, keys::range_record(range_id, keys::APPLIED), encode(&header.applied).map_err(corrupt)?);
     batch.put_cf(meta_cf, keys::range_record(range_id, keys::MEMBERSHIP), encode(&header.membership).map_err(corrupt)?);
     batch.put_cf(meta_cf, keys::range_record(range_id, keys::DESCRIPTOR), encode(&header.descriptor).map_err(corrupt)?);
-    batch.put_cf(meta_cf, keys::range_record(range_id, keys::HLC_CEILING), encode(&header.clock_ceiling).map_err(corrupt)?);
-    batch.put_cf(meta_cf, keys::range_record(range_id, keys::LAST_COMMIT_TS), encode(&header.last_commit_ts).map_err(corrupt)?);
+    batch.put_cf(
+        meta_cf,
+        keys::range_record(range_id, keys::HLC_CEILING),
+        encode(&header.clock_ceiling).map_err(corrupt)?,
+    );
+    batch.put_cf(
+        meta_cf,
+        keys::range_record(range_id, keys::LAST_COMMIT_TS),
+        encode(&header.last_commit_ts).map_err(corrupt)?,
+    );
     engine.write_synced(batch)?;
     Ok(header)
 }

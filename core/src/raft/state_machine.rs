@@ -17,8 +17,8 @@ use rocksdb::WriteBatch;
 use super::log_store::{decode, encode};
 use super::snapshot;
 use super::types::{
-    CommandOutcome, Entry, ExpireAt, LogId, Op, Proposal, ProposalResult, RangeDescriptor, SnapshotMeta,
-    StorageError, StoredMembership, TypeConfig, WriteCommand,
+    CommandOutcome, Entry, ExpireAt, LogId, Op, Proposal, ProposalResult, RangeDescriptor, SnapshotMeta, StorageError,
+    StoredMembership, TypeConfig, WriteCommand,
 };
 use crate::mvcc::{self, Latest, Version};
 use crate::storage::{keys, Engine, CF_DATA, CF_RANGE_META};
@@ -51,7 +51,11 @@ pub struct StateMachine {
 
 impl StateMachine {
     /// Opens the state machine of `range_id`, seeding the descriptor on first start.
-    pub fn open(engine: Engine, initial: RangeDescriptor, snapshot_dir: PathBuf) -> Result<Self, crate::storage::StorageError> {
+    pub fn open(
+        engine: Engine,
+        initial: RangeDescriptor,
+        snapshot_dir: PathBuf,
+    ) -> Result<Self, crate::storage::StorageError> {
         let range_id = initial.range_id;
         let meta = |name| engine.get_cf(CF_RANGE_META, &keys::range_record(range_id, name));
         let descriptor = match meta(keys::DESCRIPTOR)? {
@@ -73,7 +77,8 @@ impl StateMachine {
             last_commit_ts: AtomicU64::new(read_u64(keys::LAST_COMMIT_TS)?),
             applied_index: AtomicU64::new(0),
         };
-        let sm = Self { engine, range_id, shared: Arc::new(shared), current_snapshot: Default::default(), snapshot_dir };
+        let sm =
+            Self { engine, range_id, shared: Arc::new(shared), current_snapshot: Default::default(), snapshot_dir };
         if let Some(applied) = sm.read_meta::<Option<LogId>>(keys::APPLIED).ok().flatten().flatten() {
             sm.shared.applied_index.store(applied.index, Ordering::Release);
         }
@@ -395,13 +400,22 @@ mod tests {
             write(0, vec![("k", 0)], vec![put("k", "b", ExpireAt::Never)]),
         ];
         let results = sm.apply(vec![entry(1, Proposal::Writes { base_ts: 100, commands })]).await.unwrap();
-        assert_eq!(results[0].outcomes, vec![CommandOutcome::Committed { commit_ts: 100 }, CommandOutcome::ConditionFailed]);
+        assert_eq!(
+            results[0].outcomes,
+            vec![CommandOutcome::Committed { commit_ts: 100 }, CommandOutcome::ConditionFailed]
+        );
         let l = latest(&engine, "k").unwrap();
         assert_eq!(l.commit_ts, 100);
         assert_eq!(l.version, Version::Put { value: Bytes::from_static(b"a"), expire_at_ms: None });
         // A condition naming the real version passes.
         let results = sm
-            .apply(vec![entry(2, Proposal::Writes { base_ts: 50, commands: vec![write(0, vec![("k", 100)], vec![put("k", "c", ExpireAt::Never)])] })])
+            .apply(vec![entry(
+                2,
+                Proposal::Writes {
+                    base_ts: 50,
+                    commands: vec![write(0, vec![("k", 100)], vec![put("k", "c", ExpireAt::Never)])],
+                },
+            )])
             .await
             .unwrap();
         // Timestamps never go backwards, whatever the proposer said.
@@ -413,7 +427,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (engine, mut sm) = open(dir.path());
         let cmd = write(42, vec![("n", 0)], vec![put("n", "1", ExpireAt::Never)]);
-        let first = sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands: vec![cmd.clone()] })]).await.unwrap();
+        let first =
+            sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands: vec![cmd.clone()] })]).await.unwrap();
         let retry = sm.apply(vec![entry(2, Proposal::Writes { base_ts: 20, commands: vec![cmd] })]).await.unwrap();
         assert_eq!(first[0].outcomes, retry[0].outcomes, "the retry reports the original commit");
         assert_eq!(latest(&engine, "n").unwrap().commit_ts, 10);
@@ -431,7 +446,10 @@ mod tests {
             write(0, vec![], vec![Op::DeleteRange { start: Bytes::from_static(b"c"), end: Bytes::new() }]),
         ];
         sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands })]).await.unwrap();
-        assert_eq!(latest(&engine, "a").unwrap().version, Version::Put { value: Bytes::from_static(b"2"), expire_at_ms: Some(5_000) });
+        assert_eq!(
+            latest(&engine, "a").unwrap().version,
+            Version::Put { value: Bytes::from_static(b"2"), expire_at_ms: Some(5_000) }
+        );
         assert_eq!(latest(&engine, "b").unwrap().version, Version::Tombstone);
         assert_eq!(latest(&engine, "c").unwrap().version, Version::Tombstone);
         // GC drops shadowed versions and old tombstones, keeping the newest value.
@@ -445,22 +463,33 @@ mod tests {
     async fn snapshots_round_trip_through_sst_ingestion() {
         let src_dir = tempfile::tempdir().unwrap();
         let (_src_engine, mut src) = open(src_dir.path());
-        let commands = (0..100).map(|i| write(0, vec![], vec![put(&format!("key{i:03}"), &format!("v{i}"), ExpireAt::Never)])).collect();
-        src.apply(vec![entry(1, Proposal::Writes { base_ts: 1_000, commands }), entry(2, Proposal::ClockCeiling { ceiling: 9_999 })])
-            .await
-            .unwrap();
+        let commands = (0..100)
+            .map(|i| write(0, vec![], vec![put(&format!("key{i:03}"), &format!("v{i}"), ExpireAt::Never)]))
+            .collect();
+        src.apply(vec![
+            entry(1, Proposal::Writes { base_ts: 1_000, commands }),
+            entry(2, Proposal::ClockCeiling { ceiling: 9_999 }),
+        ])
+        .await
+        .unwrap();
         let snapshot = src.get_snapshot_builder().await.build_snapshot().await.unwrap();
         assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(2));
 
         let dst_dir = tempfile::tempdir().unwrap();
         let (dst_engine, mut dst) = open(dst_dir.path());
         // Data the snapshot must replace.
-        dst.apply(vec![entry(1, Proposal::Writes { base_ts: 5, commands: vec![write(0, vec![], vec![put("stale", "x", ExpireAt::Never)])] })])
-            .await
-            .unwrap();
+        dst.apply(vec![entry(
+            1,
+            Proposal::Writes { base_ts: 5, commands: vec![write(0, vec![], vec![put("stale", "x", ExpireAt::Never)])] },
+        )])
+        .await
+        .unwrap();
         dst.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
         assert!(latest(&dst_engine, "stale").is_none());
-        assert_eq!(latest(&dst_engine, "key042").unwrap().version, Version::Put { value: Bytes::from_static(b"v42"), expire_at_ms: None });
+        assert_eq!(
+            latest(&dst_engine, "key042").unwrap().version,
+            Version::Put { value: Bytes::from_static(b"v42"), expire_at_ms: None }
+        );
         let (applied, _) = dst.applied_state().await.unwrap();
         assert_eq!(applied.map(|l| l.index), Some(2));
         assert_eq!(dst.shared().clock_ceiling.load(Ordering::Acquire), 9_999);

@@ -37,10 +37,19 @@ pub enum ExpireAt {
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Put { key: Bytes, value: Bytes, expire: ExpireAt },
-    Delete { key: Bytes },
+    Put {
+        key: Bytes,
+        value: Bytes,
+        expire: ExpireAt,
+    },
+    Delete {
+        key: Bytes,
+    },
     /// Tombstones every live key in `[start, end)`; empty `end` = end of the range.
-    DeleteRange { start: Bytes, end: Bytes },
+    DeleteRange {
+        start: Bytes,
+        end: Bytes,
+    },
 }
 
 /// One client write: applied atomically iff every `(key, expected_version)` holds.

@@ -30,10 +30,7 @@ pub enum RedisError {
     )]
     UnknownCommand { name: Bytes, args: Vec<Bytes> },
     /// `container` is the uppercase container command (`CLIENT`, `COMMAND`).
-    #[error(
-        "ERR unknown subcommand '{}'. Try {container} HELP.",
-        String::from_utf8_lossy(name)
-    )]
+    #[error("ERR unknown subcommand '{}'. Try {container} HELP.", String::from_utf8_lossy(name))]
     UnknownSubcommand { name: Bytes, container: String },
     #[error("NOAUTH Authentication required.")]
     NoAuth,
@@ -160,31 +157,13 @@ mod tests {
 
     #[test]
     fn texts_match_redis() {
-        assert_eq!(
-            text(RedisError::WrongType),
-            b"WRONGTYPE Operation against a key holding the wrong kind of value"
-        );
-        assert_eq!(
-            text(RedisError::WrongArity("get".into())),
-            b"ERR wrong number of arguments for 'get' command"
-        );
-        assert_eq!(
-            text(RedisError::InvalidExpire("set")),
-            b"ERR invalid expire time in 'set' command"
-        );
+        assert_eq!(text(RedisError::WrongType), b"WRONGTYPE Operation against a key holding the wrong kind of value");
+        assert_eq!(text(RedisError::WrongArity("get".into())), b"ERR wrong number of arguments for 'get' command");
+        assert_eq!(text(RedisError::InvalidExpire("set")), b"ERR invalid expire time in 'set' command");
         assert_eq!(text(RedisError::NoAuth), b"NOAUTH Authentication required.");
-        assert_eq!(
-            text(RedisError::Kv(KvError::Unavailable("no leader".into()))),
-            b"TRYAGAIN no leader"
-        );
-        assert_eq!(
-            text(RedisError::Kv(KvError::Invalid("too big".into()))),
-            b"ERR too big"
-        );
-        assert_eq!(
-            text(RedisError::Kv(KvError::Internal("disk".into()))),
-            b"ERR internal error: disk"
-        );
+        assert_eq!(text(RedisError::Kv(KvError::Unavailable("no leader".into()))), b"TRYAGAIN no leader");
+        assert_eq!(text(RedisError::Kv(KvError::Invalid("too big".into()))), b"ERR too big");
+        assert_eq!(text(RedisError::Kv(KvError::Internal("disk".into()))), b"ERR internal error: disk");
     }
 
     #[test]
@@ -193,41 +172,23 @@ mod tests {
             name: Bytes::from_static(b"FOO"),
             args: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
         };
-        assert_eq!(
-            text(err),
-            b"ERR unknown command 'FOO', with args beginning with: 'a' 'b' "
-        );
-        let none = RedisError::UnknownCommand {
-            name: Bytes::from_static(b"foo"),
-            args: vec![],
-        };
-        assert_eq!(
-            text(none),
-            b"ERR unknown command 'foo', with args beginning with: "
-        );
+        assert_eq!(text(err), b"ERR unknown command 'FOO', with args beginning with: 'a' 'b' ");
+        let none = RedisError::UnknownCommand { name: Bytes::from_static(b"foo"), args: vec![] };
+        assert_eq!(text(none), b"ERR unknown command 'foo', with args beginning with: ");
         // The excerpt stops once 128 bytes were written, cutting the last argument to fit.
         let long = RedisError::UnknownCommand {
             name: Bytes::from_static(b"x"),
-            args: vec![
-                Bytes::from(vec![b'a'; 100]),
-                Bytes::from(vec![b'b'; 100]),
-                Bytes::from_static(b"c"),
-            ],
+            args: vec![Bytes::from(vec![b'a'; 100]), Bytes::from(vec![b'b'; 100]), Bytes::from_static(b"c")],
         };
         let t = text(long);
-        let excerpt = t
-            .strip_prefix(&b"ERR unknown command 'x', with args beginning with: "[..])
-            .unwrap();
+        let excerpt = t.strip_prefix(&b"ERR unknown command 'x', with args beginning with: "[..]).unwrap();
         assert_eq!(excerpt.len(), 3 + 100 + 3 + (128 - 103));
         assert!(excerpt.ends_with(b"b' "));
     }
 
     #[test]
     fn unknown_subcommand_names_container() {
-        let err = RedisError::UnknownSubcommand {
-            name: Bytes::from_static(b"foo"),
-            container: "CLIENT".into(),
-        };
+        let err = RedisError::UnknownSubcommand { name: Bytes::from_static(b"foo"), container: "CLIENT".into() };
         assert_eq!(text(err), b"ERR unknown subcommand 'foo'. Try CLIENT HELP.");
     }
 }

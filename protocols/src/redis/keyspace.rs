@@ -74,11 +74,7 @@ pub fn value_type(raw: &[u8]) -> Result<ValueType, RedisError> {
     raw.first()
         .copied()
         .and_then(ValueType::from_tag)
-        .ok_or_else(|| {
-            RedisError::Kv(KvError::Internal(
-                "stored value has an unknown type tag".into(),
-            ))
-        })
+        .ok_or_else(|| RedisError::Kv(KvError::Internal("stored value has an unknown type tag".into())))
 }
 
 /// Encodes a string value for storage.
@@ -125,23 +121,10 @@ mod tests {
 
     #[test]
     fn strings_round_trip_and_other_types_are_wrongtype() {
-        let live = |value: Bytes| KeyState {
-            version: 1,
-            value: Some(value),
-            expire_at_ms: None,
-        };
-        assert_eq!(
-            read_string(&live(encode_string(b"hi"))),
-            Ok(Some(Bytes::from_static(b"hi")))
-        );
+        let live = |value: Bytes| KeyState { version: 1, value: Some(value), expire_at_ms: None };
+        assert_eq!(read_string(&live(encode_string(b"hi"))), Ok(Some(Bytes::from_static(b"hi"))));
         assert_eq!(read_string(&KeyState::default()), Ok(None));
-        assert_eq!(
-            read_string(&live(Bytes::from_static(&[ValueType::Hash as u8]))),
-            Err(RedisError::WrongType)
-        );
-        assert!(matches!(
-            read_string(&live(Bytes::new())),
-            Err(RedisError::Kv(KvError::Internal(_)))
-        ));
+        assert_eq!(read_string(&live(Bytes::from_static(&[ValueType::Hash as u8]))), Err(RedisError::WrongType));
+        assert!(matches!(read_string(&live(Bytes::new())), Err(RedisError::Kv(KvError::Internal(_)))));
     }
 }

@@ -13,14 +13,8 @@ use std::cmp::Ordering;
 /// subnormals have `exponent == MIN_EXPONENT` and a smaller mantissa; zero has mantissa 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LongDouble {
-    Finite {
-        negative: bool,
-        mantissa: u64,
-        exponent: i32,
-    },
-    Infinite {
-        negative: bool,
-    },
+    Finite { negative: bool, mantissa: u64, exponent: i32 },
+    Infinite { negative: bool },
     NaN,
 }
 
@@ -63,27 +57,15 @@ impl LongDouble {
     pub(crate) fn add(self, other: LongDouble) -> LongDouble {
         let (a, b) = match (self, other) {
             (LongDouble::NaN, _) | (_, LongDouble::NaN) => return LongDouble::NaN,
-            (LongDouble::Infinite { negative: x }, LongDouble::Infinite { negative: y })
-                if x != y =>
-            {
+            (LongDouble::Infinite { negative: x }, LongDouble::Infinite { negative: y }) if x != y => {
                 return LongDouble::NaN
             }
-            (inf @ LongDouble::Infinite { .. }, _) | (_, inf @ LongDouble::Infinite { .. }) => {
-                return inf
-            }
+            (inf @ LongDouble::Infinite { .. }, _) | (_, inf @ LongDouble::Infinite { .. }) => return inf,
             (a, b) => (a, b),
         };
         let (
-            LongDouble::Finite {
-                negative: an,
-                mantissa: am,
-                exponent: ae,
-            },
-            LongDouble::Finite {
-                negative: bn,
-                mantissa: bm,
-                exponent: be,
-            },
+            LongDouble::Finite { negative: an, mantissa: am, exponent: ae },
+            LongDouble::Finite { negative: bn, mantissa: bm, exponent: be },
         ) = (a, b)
         else {
             return LongDouble::NaN;
@@ -95,11 +77,8 @@ impl LongDouble {
             return b;
         }
         // Let `a` be the operand with the larger exponent.
-        let ((an, am, ae), (bn, bm, be)) = if ae >= be {
-            ((an, am, ae), (bn, bm, be))
-        } else {
-            ((bn, bm, be), (an, am, ae))
-        };
+        let ((an, am, ae), (bn, bm, be)) =
+            if ae >= be { ((an, am, ae), (bn, bm, be)) } else { ((bn, bm, be), (an, am, ae)) };
         // Work in units of 2^(ae - 63): `a` gets 63 guard bits, `b` is aligned to it and
         // whatever falls off its bottom only matters as a "sticky" nonzero remainder.
         let base = ae - 63;
@@ -119,18 +98,11 @@ impl LongDouble {
             return round(an, big_a + big_b, sticky, base);
         }
         match big_a.cmp(&big_b) {
-            Ordering::Equal if !sticky => LongDouble::Finite {
-                negative: false,
-                mantissa: 0,
-                exponent: 0,
-            },
+            Ordering::Equal if !sticky => LongDouble::Finite { negative: false, mantissa: 0, exponent: 0 },
             // The true difference is a bit below `big_a - big_b` when bits of b were dropped.
-            Ordering::Greater | Ordering::Equal => round(
-                an,
-                (big_a - big_b).saturating_sub(u128::from(sticky)),
-                sticky,
-                base,
-            ),
+            Ordering::Greater | Ordering::Equal => {
+                round(an, (big_a - big_b).saturating_sub(u128::from(sticky)), sticky, base)
+            }
             Ordering::Less => round(bn, big_b - big_a, false, base),
         }
     }
@@ -140,21 +112,13 @@ impl LongDouble {
     pub(crate) fn to_redis_string(self) -> String {
         let (negative, mantissa, exponent) = match self {
             LongDouble::NaN => return "nan".into(),
-            LongDouble::Infinite { negative } => {
-                return if negative { "-inf" } else { "inf" }.into()
-            }
-            LongDouble::Finite {
-                negative,
-                mantissa,
-                exponent,
-            } => (negative, mantissa, exponent),
+            LongDouble::Infinite { negative } => return if negative { "-inf" } else { "inf" }.into(),
+            LongDouble::Finite { negative, mantissa, exponent } => (negative, mantissa, exponent),
         };
         const FRACTION_DIGITS: u32 = 17;
         let mut text = if exponent >= 0 {
             // An integer: all 17 fraction digits are zeros, which the trimming removes.
-            BigUint::from_u64(mantissa)
-                .shl(exponent as u32)
-                .to_decimal()
+            BigUint::from_u64(mantissa).shl(exponent as u32).to_decimal()
         } else {
             let scaled = u128::from(mantissa) * 10u128.pow(FRACTION_DIGITS);
             let shift = exponent.unsigned_abs();
@@ -170,10 +134,7 @@ impl LongDouble {
             };
             let unit = 10u128.pow(FRACTION_DIGITS);
             let fixed = format!("{}.{:017}", rounded / unit, rounded % unit);
-            fixed
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
+            fixed.trim_end_matches('0').trim_end_matches('.').to_string()
         };
         if negative && text != "0" {
             text.insert(0, '-');
@@ -186,11 +147,7 @@ impl LongDouble {
 /// means "some nonzero amount below the last bit of `value`".
 fn round(negative: bool, value: u128, sticky: bool, exponent: i32) -> LongDouble {
     if value == 0 {
-        return LongDouble::Finite {
-            negative,
-            mantissa: 0,
-            exponent: 0,
-        };
+        return LongDouble::Finite { negative, mantissa: 0, exponent: 0 };
     }
     let bits = 128 - value.leading_zeros() as i32;
     let mut shift = bits - 64;
@@ -205,11 +162,7 @@ fn round(negative: bool, value: u128, sticky: bool, exponent: i32) -> LongDouble
         (0, exponent + shift)
     } else {
         let shift = shift as u32;
-        let (kept, dropped) = if shift == 128 {
-            (0, value)
-        } else {
-            (value >> shift, value & ((1u128 << shift) - 1))
-        };
+        let (kept, dropped) = if shift == 128 { (0, value) } else { (value >> shift, value & ((1u128 << shift) - 1)) };
         let half = 1u128 << (shift - 1);
         let round_up = dropped > half || (dropped == half && (sticky || kept & 1 == 1));
         (kept + u128::from(round_up), exponent + shift as i32)
@@ -222,11 +175,7 @@ fn round(negative: bool, value: u128, sticky: bool, exponent: i32) -> LongDouble
     if exponent > MAX_EXPONENT {
         return LongDouble::Infinite { negative };
     }
-    LongDouble::Finite {
-        negative,
-        mantissa: mantissa as u64,
-        exponent: if mantissa == 0 { 0 } else { exponent },
-    }
+    LongDouble::Finite { negative, mantissa: mantissa as u64, exponent: if mantissa == 0 { 0 } else { exponent } }
 }
 
 /// A decimal literal `digits * 10^exponent`, digits without leading zeros.
@@ -277,10 +226,7 @@ impl Decimal {
             let mut written: i64 = 0;
             while let Some(&c) = text.get(i).filter(|c| c.is_ascii_digit()) {
                 // Saturate: anything this large over- or underflows anyway.
-                written = written
-                    .saturating_mul(10)
-                    .saturating_add(i64::from(c - b'0'))
-                    .min(1 << 40);
+                written = written.saturating_mul(10).saturating_add(i64::from(c - b'0')).min(1 << 40);
                 i += 1;
             }
             if i == start {
@@ -309,11 +255,7 @@ impl Decimal {
     /// certainly overflow (`Infinite` is returned for those that round up to overflow).
     fn to_long_double(&self, negative: bool) -> Option<LongDouble> {
         if self.is_zero() {
-            return Some(LongDouble::Finite {
-                negative,
-                mantissa: 0,
-                exponent: 0,
-            });
+            return Some(LongDouble::Finite { negative, mantissa: 0, exponent: 0 });
         }
         // Decimal magnitude: value lies in [10^(magnitude-1), 10^magnitude).
         let magnitude = self.exponent + self.digits.len() as i64;
@@ -321,11 +263,7 @@ impl Decimal {
             return Some(LongDouble::Infinite { negative });
         }
         if magnitude < -4952 {
-            return Some(LongDouble::Finite {
-                negative,
-                mantissa: 0,
-                exponent: 0,
-            });
+            return Some(LongDouble::Finite { negative, mantissa: 0, exponent: 0 });
         }
         let digits = BigUint::from_decimal_digits(&self.digits);
         if self.exponent >= 0 {
@@ -342,12 +280,7 @@ impl Decimal {
             (digits, denominator.shl(scale.unsigned_abs() as u32))
         };
         let (quotient, remainder_nonzero) = numerator.div_to_u128(&denominator);
-        Some(round(
-            negative,
-            quotient,
-            remainder_nonzero,
-            -(scale as i32),
-        ))
+        Some(round(negative, quotient, remainder_nonzero, -(scale as i32)))
     }
 }
 
@@ -359,9 +292,7 @@ struct BigUint {
 
 impl BigUint {
     fn from_u64(n: u64) -> BigUint {
-        let mut big = BigUint {
-            limbs: vec![n as u32, (n >> 32) as u32],
-        };
+        let mut big = BigUint { limbs: vec![n as u32, (n >> 32) as u32] };
         big.normalize();
         big
     }
@@ -432,9 +363,7 @@ impl BigUint {
     }
 
     fn bit(&self, index: u64) -> bool {
-        self.limbs
-            .get((index / 32) as usize)
-            .is_some_and(|limb| (limb >> (index % 32)) & 1 == 1)
+        self.limbs.get((index / 32) as usize).is_some_and(|limb| (limb >> (index % 32)) & 1 == 1)
     }
 
     /// The top (up to) 128 bits, whether any bit below them is set, and how many bits
@@ -451,10 +380,7 @@ impl BigUint {
     }
 
     fn cmp_shifted(&self, other: &BigUint) -> Ordering {
-        self.limbs
-            .len()
-            .cmp(&other.limbs.len())
-            .then_with(|| self.limbs.iter().rev().cmp(other.limbs.iter().rev()))
+        self.limbs.len().cmp(&other.limbs.len()).then_with(|| self.limbs.iter().rev().cmp(other.limbs.iter().rev()))
     }
 
     fn sub_assign(&mut self, other: &BigUint) {
@@ -534,14 +460,8 @@ mod tests {
         assert_eq!(incr("10.6", "-5"), "5.6");
         assert_eq!(incr("5.0e3", "2.0e2"), "5200");
         assert_eq!(incr("1000", "0.1"), "1000.09999999999999998");
-        assert_eq!(
-            incr("1000.09999999999999998", "10000000000.1"),
-            "10000001000.19999999925494194"
-        );
-        assert_eq!(
-            incr("10000001000.19999999925494194", "1e20"),
-            "100000000010000001000"
-        );
+        assert_eq!(incr("1000.09999999999999998", "10000000000.1"), "10000001000.19999999925494194");
+        assert_eq!(incr("10000001000.19999999925494194", "1e20"), "100000000010000001000");
         assert_eq!(incr("0", "3"), "3");
         assert_eq!(incr("3", "-3"), "0");
         assert_eq!(incr("0", "1e-20"), "0");
@@ -557,24 +477,10 @@ mod tests {
 
     #[test]
     fn parsing_follows_string2ld() {
-        for bad in [
-            "", " 1", "1 ", "abc", "1e", "1e+", ".", "-", "nan", "1.5e4932", "1e-5000", "0x",
-        ] {
+        for bad in ["", " 1", "1 ", "abc", "1e", "1e+", ".", "-", "nan", "1.5e4932", "1e-5000", "0x"] {
             assert_eq!(LongDouble::parse(bad.as_bytes()), None, "{bad:?}");
         }
-        for good in [
-            "1",
-            "+1",
-            "-1.5",
-            ".5",
-            "5.",
-            "1E3",
-            "1e-3",
-            "inf",
-            "-Infinity",
-            "0.000",
-            "1e-4940",
-        ] {
+        for good in ["1", "+1", "-1.5", ".5", "5.", "1E3", "1e-3", "inf", "-Infinity", "0.000", "1e-4940"] {
             assert!(LongDouble::parse(good.as_bytes()).is_some(), "{good:?}");
         }
         assert!(!LongDouble::parse(b"inf").unwrap().is_finite());

@@ -27,11 +27,7 @@ pub(crate) enum Plan<T> {
 /// Runs `decide` against a fresh read of `keys` (KV keys) until its write commits.
 ///
 /// `decide` must be a pure function of the snapshot: it may run several times.
-pub(crate) async fn read_modify_write<K, T, F>(
-    kv: &K,
-    keys: Vec<Bytes>,
-    mut decide: F,
-) -> Result<T, RedisError>
+pub(crate) async fn read_modify_write<K, T, F>(kv: &K, keys: Vec<Bytes>, mut decide: F) -> Result<T, RedisError>
 where
     K: KvStore,
     F: FnMut(&ReadSnapshot) -> Result<Plan<T>, RedisError>,
@@ -48,9 +44,7 @@ where
             WriteOutcome::ConditionFailed => backoff(attempt).await,
         }
     }
-    Err(RedisError::Kv(KvError::TryAgain(
-        "too many concurrent modifications of the same key, retry".into(),
-    )))
+    Err(RedisError::Kv(KvError::TryAgain("too many concurrent modifications of the same key, retry".into())))
 }
 
 /// One condition per distinct key read, on the version we saw.
@@ -60,10 +54,7 @@ fn conditions_for(keys: &[Bytes], snapshot: &ReadSnapshot) -> Vec<Condition> {
         if conditions.iter().any(|c| c.key == key) {
             continue;
         }
-        conditions.push(Condition {
-            key: key.clone(),
-            expected_version: state.version,
-        });
+        conditions.push(Condition { key: key.clone(), expected_version: state.version });
     }
     conditions
 }

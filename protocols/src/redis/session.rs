@@ -58,8 +58,7 @@ impl ServerContext {
     }
 
     pub(crate) fn count_command(&self) {
-        self.total_commands_processed
-            .fetch_add(1, Ordering::Relaxed);
+        self.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -67,10 +66,7 @@ impl ServerContext {
 /// own clock before touching a key (overflow checks of relative expiries); TTL arithmetic uses
 /// the core's clock from [`crate::kv::ReadSnapshot::now_ms`].
 pub(crate) fn gateway_now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 fn random_hex(len: usize) -> String {

@@ -27,9 +27,7 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
         if !d.is_ascii_digit() {
             return None;
         }
-        magnitude = magnitude
-            .checked_mul(10)?
-            .checked_add(u64::from(d - b'0'))?;
+        magnitude = magnitude.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
     }
     if negative {
         // -(2^63) is representable even though 2^63 is not.

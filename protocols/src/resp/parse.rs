@@ -49,10 +49,7 @@ impl Default for Limits {
 impl Limits {
     /// The same limits with Redis's stricter caps for clients that still have to AUTH.
     pub fn for_unauthenticated(self) -> Self {
-        Limits {
-            unauthenticated: true,
-            ..self
-        }
+        Limits { unauthenticated: true, ..self }
     }
 }
 
@@ -103,19 +100,12 @@ impl ProtocolError {
 /// Returns `Ok(None)` when more bytes are needed (the buffer is left untouched), and
 /// `Ok(Some(args))` with at least one argument otherwise. Empty requests (blank inline lines,
 /// `*0`, `*-1`) are consumed and skipped, as Redis does.
-pub fn parse_request(
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+pub fn parse_request(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
     loop {
         let Some(&first) = buf.first() else {
             return Ok(None);
         };
-        let parsed = if first == b'*' {
-            parse_multibulk(buf, limits)?
-        } else {
-            parse_inline(buf, limits)?
-        };
+        let parsed = if first == b'*' { parse_multibulk(buf, limits)? } else { parse_inline(buf, limits)? };
         match parsed {
             Parsed::Incomplete => return Ok(None),
             Parsed::Empty { consumed } => buf.advance(consumed),
@@ -134,17 +124,9 @@ pub fn parse_request(
 
 enum Parsed {
     Incomplete,
-    Empty {
-        consumed: usize,
-    },
-    Ranges {
-        consumed: usize,
-        ranges: Vec<Range<usize>>,
-    },
-    Owned {
-        consumed: usize,
-        args: Vec<Bytes>,
-    },
+    Empty { consumed: usize },
+    Ranges { consumed: usize, ranges: Vec<Range<usize>> },
+    Owned { consumed: usize, args: Vec<Bytes> },
 }
 
 /// A `\r`-terminated header line starting at `start`: its content range, and where the next
@@ -154,43 +136,27 @@ enum Line {
     Incomplete,
 }
 
-fn header_line(
-    buf: &[u8],
-    start: usize,
-    max_len: usize,
-    too_big: ProtocolError,
-) -> Result<Line, ProtocolError> {
+fn header_line(buf: &[u8], start: usize, max_len: usize, too_big: ProtocolError) -> Result<Line, ProtocolError> {
     let rest = buf.get(start..).unwrap_or_default();
     match rest.iter().position(|&b| b == b'\r') {
         None if rest.len() > max_len => Err(too_big),
         None => Ok(Line::Incomplete),
         // The `\n` has not arrived yet.
         Some(cr) if cr + 1 >= rest.len() => Ok(Line::Incomplete),
-        Some(cr) => Ok(Line::Found {
-            content: start..start + cr,
-            next: start + cr + 2,
-        }),
+        Some(cr) => Ok(Line::Found { content: start..start + cr, next: start + cr + 2 }),
     }
 }
 
 fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
-    let (count_range, mut pos) = match header_line(
-        buf,
-        0,
-        limits.max_inline_len,
-        ProtocolError::TooBigMultibulkCount,
-    )? {
+    let (count_range, mut pos) = match header_line(buf, 0, limits.max_inline_len, ProtocolError::TooBigMultibulkCount)?
+    {
         Line::Found { content, next } => (content, next),
         Line::Incomplete => return Ok(Parsed::Incomplete),
     };
     // Skip the leading '*'.
-    let count_text = buf
-        .get(count_range.start + 1..count_range.end)
-        .unwrap_or_default();
+    let count_text = buf.get(count_range.start + 1..count_range.end).unwrap_or_default();
     let count = match parse_i64(count_text) {
-        Some(n) if n <= i64::from(i32::MAX) && (n <= 0 || n as u64 <= limits.max_multibulk_len) => {
-            n
-        }
+        Some(n) if n <= i64::from(i32::MAX) && (n <= 0 || n as u64 <= limits.max_multibulk_len) => n,
         _ => return Err(ProtocolError::InvalidMultibulkLength),
     };
     if count > UNAUTHENTICATED_MAX_MULTIBULK_LEN && limits.unauthenticated {
@@ -203,12 +169,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError>
     // Grow the argument vector as arguments arrive rather than trusting the announced count.
     let mut ranges = Vec::with_capacity(count.min(1024) as usize);
     for _ in 0..count {
-        let (len_range, next) = match header_line(
-            buf,
-            pos,
-            limits.max_inline_len,
-            ProtocolError::TooBigBulkCount,
-        )? {
+        let (len_range, next) = match header_line(buf, pos, limits.max_inline_len, ProtocolError::TooBigBulkCount)? {
             Line::Found { content, next } => (content, next),
             Line::Incomplete => return Ok(Parsed::Incomplete),
         };
@@ -218,9 +179,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError>
             // An empty line: Redis reports the terminating `\r` it found there.
             None => return Err(ProtocolError::ExpectedDollar(b'\r')),
         }
-        let len_text = buf
-            .get(len_range.start + 1..len_range.end)
-            .unwrap_or_default();
+        let len_text = buf.get(len_range.start + 1..len_range.end).unwrap_or_default();
         let len = match parse_i64(len_text) {
             Some(n) if n >= 0 && n as u64 <= limits.proto_max_bulk_len => n,
             _ => return Err(ProtocolError::InvalidBulkLength),
@@ -237,10 +196,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError>
         ranges.push(next..next + len);
         pos = end;
     }
-    Ok(Parsed::Ranges {
-        consumed: pos,
-        ranges,
-    })
+    Ok(Parsed::Ranges { consumed: pos, ranges })
 }
 
 fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Parsed, ProtocolError> {
@@ -384,17 +340,11 @@ mod tests {
 
     #[test]
     fn multibulk_command_is_parsed_and_consumed() {
-        let mut buf = BytesMut::from(
-            &b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*1\r\n$4\r\nPING\r\n"[..],
-        );
-        let args = parse_request(&mut buf, &Limits::default())
-            .unwrap()
-            .unwrap();
+        let mut buf = BytesMut::from(&b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n*1\r\n$4\r\nPING\r\n"[..]);
+        let args = parse_request(&mut buf, &Limits::default()).unwrap().unwrap();
         assert_eq!(strs(&args), vec![&b"SET"[..], b"k", b"hello"]);
         assert_eq!(&buf[..], b"*1\r\n$4\r\nPING\r\n");
-        let args = parse_request(&mut buf, &Limits::default())
-            .unwrap()
-            .unwrap();
+        let args = parse_request(&mut buf, &Limits::default()).unwrap().unwrap();
         assert_eq!(strs(&args), vec![&b"PING"[..]]);
         assert!(buf.is_empty());
         assert_eq!(parse_request(&mut buf, &Limits::default()), Ok(None));
@@ -411,26 +361,16 @@ mod tests {
         let frame = b"*2\r\n$3\r\nGET\r\n$10\r\n0123456789\r\n";
         for cut in 0..frame.len() {
             let mut buf = BytesMut::from(&frame[..cut]);
-            assert_eq!(
-                parse_request(&mut buf, &Limits::default()),
-                Ok(None),
-                "cut at {cut}"
-            );
+            assert_eq!(parse_request(&mut buf, &Limits::default()), Ok(None), "cut at {cut}");
             assert_eq!(&buf[..], &frame[..cut]);
         }
         let mut buf = BytesMut::from(&frame[..]);
-        assert!(parse_request(&mut buf, &Limits::default())
-            .unwrap()
-            .is_some());
+        assert!(parse_request(&mut buf, &Limits::default()).unwrap().is_some());
     }
 
     #[test]
     fn empty_multibulk_and_blank_lines_are_skipped() {
-        let out = parse_all(
-            b"*0\r\n*-1\r\n\r\n   \r\n*1\r\n$4\r\nPING\r\n",
-            &Limits::default(),
-        )
-        .unwrap();
+        let out = parse_all(b"*0\r\n*-1\r\n\r\n   \r\n*1\r\n$4\r\nPING\r\n", &Limits::default()).unwrap();
         assert_eq!(out.len(), 1);
         assert_eq!(strs(&out[0]), vec![&b"PING"[..]]);
     }
@@ -444,62 +384,28 @@ mod tests {
     #[test]
     fn header_errors_have_redis_texts() {
         let l = Limits::default();
-        assert_eq!(
-            parse_all(b"*1\r\n$536870913\r\n", &l),
-            Err(ProtocolError::InvalidBulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$-1\r\n", &l),
-            Err(ProtocolError::InvalidBulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$abc\r\n", &l),
-            Err(ProtocolError::InvalidBulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*01\r\n", &l),
-            Err(ProtocolError::InvalidMultibulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*+1\r\n", &l),
-            Err(ProtocolError::InvalidMultibulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1048577\r\n", &l),
-            Err(ProtocolError::InvalidMultibulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*2147483648\r\n", &l),
-            Err(ProtocolError::InvalidMultibulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\nx3\r\n", &l),
-            Err(ProtocolError::ExpectedDollar(b'x'))
-        );
+        assert_eq!(parse_all(b"*1\r\n$536870913\r\n", &l), Err(ProtocolError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*1\r\n$-1\r\n", &l), Err(ProtocolError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*1\r\n$abc\r\n", &l), Err(ProtocolError::InvalidBulkLength));
+        assert_eq!(parse_all(b"*01\r\n", &l), Err(ProtocolError::InvalidMultibulkLength));
+        assert_eq!(parse_all(b"*+1\r\n", &l), Err(ProtocolError::InvalidMultibulkLength));
+        assert_eq!(parse_all(b"*1048577\r\n", &l), Err(ProtocolError::InvalidMultibulkLength));
+        assert_eq!(parse_all(b"*2147483648\r\n", &l), Err(ProtocolError::InvalidMultibulkLength));
+        assert_eq!(parse_all(b"*1\r\nx3\r\n", &l), Err(ProtocolError::ExpectedDollar(b'x')));
         assert_eq!(
             ProtocolError::ExpectedDollar(b'x').to_reply(),
-            crate::resp::Reply::Error(Bytes::from_static(
-                b"ERR Protocol error: expected '$', got 'x'"
-            ))
+            crate::resp::Reply::Error(Bytes::from_static(b"ERR Protocol error: expected '$', got 'x'"))
         );
         assert_eq!(
             ProtocolError::InvalidBulkLength.to_reply(),
-            crate::resp::Reply::Error(Bytes::from_static(
-                b"ERR Protocol error: invalid bulk length"
-            ))
+            crate::resp::Reply::Error(Bytes::from_static(b"ERR Protocol error: invalid bulk length"))
         );
     }
 
     #[test]
     fn configured_bulk_limit_is_enforced_before_the_payload_arrives() {
-        let l = Limits {
-            proto_max_bulk_len: 10,
-            ..Limits::default()
-        };
-        assert_eq!(
-            parse_all(b"*1\r\n$11\r\n", &l),
-            Err(ProtocolError::InvalidBulkLength)
-        );
+        let l = Limits { proto_max_bulk_len: 10, ..Limits::default() };
+        assert_eq!(parse_all(b"*1\r\n$11\r\n", &l), Err(ProtocolError::InvalidBulkLength));
         assert!(parse_all(b"*1\r\n$10\r\n0123456789\r\n", &l).is_ok());
     }
 
@@ -508,16 +414,10 @@ mod tests {
         let l = Limits::default();
         let mut long = b"PING ".to_vec();
         long.extend(std::iter::repeat_n(b'x', 64 * 1024 + 1));
-        assert_eq!(
-            parse_all(&long, &l),
-            Err(ProtocolError::TooBigInlineRequest)
-        );
+        assert_eq!(parse_all(&long, &l), Err(ProtocolError::TooBigInlineRequest));
         let mut count = b"*1".to_vec();
         count.extend(std::iter::repeat_n(b'1', 64 * 1024 + 1));
-        assert_eq!(
-            parse_all(&count, &l),
-            Err(ProtocolError::TooBigMultibulkCount)
-        );
+        assert_eq!(parse_all(&count, &l), Err(ProtocolError::TooBigMultibulkCount));
         let mut bulk = b"*1\r\n$1".to_vec();
         bulk.extend(std::iter::repeat_n(b'1', 64 * 1024 + 1));
         assert_eq!(parse_all(&bulk, &l), Err(ProtocolError::TooBigBulkCount));
@@ -528,25 +428,15 @@ mod tests {
     #[test]
     fn unauthenticated_clients_get_tight_caps() {
         let l = Limits::default().for_unauthenticated();
-        assert_eq!(
-            parse_all(b"*11\r\n", &l),
-            Err(ProtocolError::UnauthenticatedMultibulkLength)
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$16385\r\n", &l),
-            Err(ProtocolError::UnauthenticatedBulkLength)
-        );
+        assert_eq!(parse_all(b"*11\r\n", &l), Err(ProtocolError::UnauthenticatedMultibulkLength));
+        assert_eq!(parse_all(b"*1\r\n$16385\r\n", &l), Err(ProtocolError::UnauthenticatedBulkLength));
         assert!(parse_all(b"*10\r\n", &l).is_ok());
     }
 
     #[test]
     fn inline_commands_follow_sdssplitargs() {
         let l = Limits::default();
-        let out = parse_all(
-            b"SET a \"b c\"\r\nECHO \"a\\x41b\\n\\t\\z\"\nECHO 'it\\'s' x\"y\"\r\n",
-            &l,
-        )
-        .unwrap();
+        let out = parse_all(b"SET a \"b c\"\r\nECHO \"a\\x41b\\n\\t\\z\"\nECHO 'it\\'s' x\"y\"\r\n", &l).unwrap();
         assert_eq!(strs(&out[0]), vec![&b"SET"[..], b"a", b"b c"]);
         assert_eq!(strs(&out[1]), vec![&b"ECHO"[..], b"aAb\n\tz"]);
         assert_eq!(strs(&out[2]), vec![&b"ECHO"[..], b"it's", b"xy"]);
@@ -561,18 +451,8 @@ mod tests {
     #[test]
     fn unbalanced_quotes_are_protocol_errors() {
         let l = Limits::default();
-        for bad in [
-            &b"SET a \"b\r\n"[..],
-            b"ECHO \"a\"b\r\n",
-            b"ECHO 'a\r\n",
-            b"ECHO 'a'b\n",
-        ] {
-            assert_eq!(
-                parse_all(bad, &l),
-                Err(ProtocolError::UnbalancedQuotes),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+        for bad in [&b"SET a \"b\r\n"[..], b"ECHO \"a\"b\r\n", b"ECHO 'a\r\n", b"ECHO 'a'b\n"] {
+            assert_eq!(parse_all(bad, &l), Err(ProtocolError::UnbalancedQuotes), "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
@@ -587,11 +467,7 @@ mod tests {
     #[test]
     fn random_bytes_never_panic_and_never_overconsume() {
         let alphabet = b"*$\r\n0123456789-+ \"'\\xabPING\0";
-        let limits = Limits {
-            max_inline_len: 64,
-            proto_max_bulk_len: 32,
-            ..Limits::default()
-        };
+        let limits = Limits { max_inline_len: 64, proto_max_bulk_len: 32, ..Limits::default() };
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
             let len = (xorshift(&mut seed) % 48) as usize;

@@ -226,10 +226,7 @@ mod tests {
             Reply::Set(vec![Reply::bulk("m")]),
             Reply::Double(1.5),
             Reply::Boolean(true),
-            Reply::Verbatim {
-                format: *b"txt",
-                text: Bytes::from_static(b"hi"),
-            },
+            Reply::Verbatim { format: *b"txt", text: Bytes::from_static(b"hi") },
             Reply::BigNumber(Bytes::from_static(b"12345678901234567890")),
             Reply::Push(vec![Reply::bulk("message")]),
         ])
@@ -254,21 +251,13 @@ $20\r\n12345678901234567890\r\n*1\r\n$7\r\nmessage\r\n";
     #[test]
     fn encodings_decode_with_the_redis_protocol_crate() {
         let resp2 = sample().to_bytes(Resp2);
-        let (frame, used) = redis_protocol::resp2::decode::decode_bytes(&resp2)
-            .unwrap()
-            .unwrap();
+        let (frame, used) = redis_protocol::resp2::decode::decode_bytes(&resp2).unwrap().unwrap();
         assert_eq!(used, resp2.len());
-        assert!(
-            matches!(frame, redis_protocol::resp2::types::BytesFrame::Array(ref items) if items.len() == 13)
-        );
+        assert!(matches!(frame, redis_protocol::resp2::types::BytesFrame::Array(ref items) if items.len() == 13));
         let resp3 = sample().to_bytes(Resp3);
-        let (frame, used) = redis_protocol::resp3::decode::complete::decode_bytes(&resp3)
-            .unwrap()
-            .unwrap();
+        let (frame, used) = redis_protocol::resp3::decode::complete::decode_bytes(&resp3).unwrap().unwrap();
         assert_eq!(used, resp3.len());
-        assert!(
-            matches!(frame, redis_protocol::resp3::types::BytesFrame::Array { ref data, .. } if data.len() == 13)
-        );
+        assert!(matches!(frame, redis_protocol::resp3::types::BytesFrame::Array { ref data, .. } if data.len() == 13));
     }
 
     #[test]
@@ -285,10 +274,7 @@ $20\r\n12345678901234567890\r\n*1\r\n$7\r\nmessage\r\n";
         assert_eq!(format_double(1e17), "1e+17");
         assert_eq!(format_double(1.5e-5), "1.5e-05");
         assert_eq!(format_double(0.0001), "0.0001");
-        assert_eq!(
-            format_double(123456789012345678.0),
-            "1.2345678901234568e+17"
-        );
+        assert_eq!(format_double(123456789012345678.0), "1.2345678901234568e+17");
         assert_eq!(format_double(f64::INFINITY), "inf");
         assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
         assert_eq!(format_double(f64::NAN), "nan");

@@ -18,10 +18,7 @@ pub struct Append {
 
 impl Append {
     pub fn parse(args: &[Bytes]) -> Result<Self, RedisError> {
-        Ok(Append {
-            key: arg(args, 1)?,
-            suffix: arg(args, 2)?,
-        })
+        Ok(Append { key: arg(args, 1)?, suffix: arg(args, 2)? })
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
@@ -37,15 +34,8 @@ impl Append {
             let mut joined = BytesMut::with_capacity(total as usize);
             joined.extend_from_slice(&current);
             joined.extend_from_slice(&self.suffix);
-            let put = Mutation::Put {
-                key: key.clone(),
-                value: encode_string(&joined),
-                expiry: current_expiry(&state),
-            };
-            Ok(Plan::Write {
-                mutations: vec![put],
-                reply: Reply::Integer(total as i64),
-            })
+            let put = Mutation::Put { key: key.clone(), value: encode_string(&joined), expiry: current_expiry(&state) };
+            Ok(Plan::Write { mutations: vec![put], reply: Reply::Integer(total as i64) })
         })
         .await
     }

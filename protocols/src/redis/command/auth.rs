@@ -16,14 +16,8 @@ pub struct Auth {
 impl Auth {
     pub fn parse(args: &[Bytes]) -> Result<Self, RedisError> {
         match args.len() {
-            2 => Ok(Auth {
-                username: None,
-                password: arg(args, 1)?,
-            }),
-            3 => Ok(Auth {
-                username: Some(arg(args, 1)?),
-                password: arg(args, 2)?,
-            }),
+            2 => Ok(Auth { username: None, password: arg(args, 1)? }),
+            3 => Ok(Auth { username: Some(arg(args, 1)?), password: arg(args, 2)? }),
             _ => Err(RedisError::Syntax),
         }
     }
@@ -34,9 +28,7 @@ impl Auth {
         if self.username.is_none() && ctx.requirepass.is_none() {
             return Err(RedisError::AuthNotConfigured);
         }
-        let username = self
-            .username
-            .unwrap_or_else(|| Bytes::from_static(b"default"));
+        let username = self.username.unwrap_or_else(|| Bytes::from_static(b"default"));
         check_credentials(&username, &self.password, ctx)?;
         session.authenticated = true;
         Ok(Reply::ok())
@@ -45,11 +37,7 @@ impl Auth {
 
 /// The `default` user with `requirepass` (or no password at all). A failed attempt leaves the
 /// session's authentication state unchanged, as in Redis.
-pub(crate) fn check_credentials(
-    username: &[u8],
-    password: &[u8],
-    ctx: &ServerContext,
-) -> Result<(), RedisError> {
+pub(crate) fn check_credentials(username: &[u8], password: &[u8], ctx: &ServerContext) -> Result<(), RedisError> {
     if username != b"default" {
         return Err(RedisError::WrongPass);
     }

@@ -12,10 +12,7 @@ pub enum Client {
     Id,
     GetName,
     SetName(Bytes),
-    SetInfo {
-        attribute: LibAttribute,
-        value: Bytes,
-    },
+    SetInfo { attribute: LibAttribute, value: Bytes },
     Help,
 }
 
@@ -57,15 +54,11 @@ impl Client {
                 } else if raw_attribute.eq_ignore_ascii_case(b"lib-ver") {
                     LibAttribute::Version
                 } else {
-                    return Err(RedisError::UnrecognizedOption(
-                        String::from_utf8_lossy(&raw_attribute).into_owned(),
-                    ));
+                    return Err(RedisError::UnrecognizedOption(String::from_utf8_lossy(&raw_attribute).into_owned()));
                 };
                 let value = arg(args, 3)?;
                 if !is_printable_token(&value) {
-                    return Err(RedisError::InvalidClientInfo(
-                        String::from_utf8_lossy(&raw_attribute).into_owned(),
-                    ));
+                    return Err(RedisError::InvalidClientInfo(String::from_utf8_lossy(&raw_attribute).into_owned()));
                 }
                 Client::SetInfo { attribute, value }
             }

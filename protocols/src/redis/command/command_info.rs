@@ -48,18 +48,12 @@ impl CommandInfo {
                     .collect(),
             ),
             CommandInfo::Info(names) if names.is_empty() => CommandInfo::All.apply(),
-            CommandInfo::Info(names) => Reply::Array(
-                names
-                    .iter()
-                    .map(|name| table::find(name).map_or(Reply::Null, info_reply))
-                    .collect(),
-            ),
-            CommandInfo::Docs(names) if names.is_empty() => Reply::Map(
-                table::all()
-                    .iter()
-                    .map(|spec| (name_reply(spec.name), docs_reply(spec)))
-                    .collect(),
-            ),
+            CommandInfo::Info(names) => {
+                Reply::Array(names.iter().map(|name| table::find(name).map_or(Reply::Null, info_reply)).collect())
+            }
+            CommandInfo::Docs(names) if names.is_empty() => {
+                Reply::Map(table::all().iter().map(|spec| (name_reply(spec.name), docs_reply(spec))).collect())
+            }
             CommandInfo::Docs(names) => Reply::Map(
                 names
                     .iter()
@@ -122,11 +116,7 @@ fn docs_reply(spec: &CommandSpec) -> Reply {
         (name_reply("complexity"), name_reply(spec.complexity)),
     ];
     if !spec.subcommands.is_empty() {
-        let subcommands = spec
-            .subcommands
-            .iter()
-            .map(|sub| (name_reply(sub.name), docs_reply(sub)))
-            .collect();
+        let subcommands = spec.subcommands.iter().map(|sub| (name_reply(sub.name), docs_reply(sub))).collect();
         fields.push((name_reply("subcommands"), Reply::Map(subcommands)));
     }
     Reply::Map(fields)

@@ -39,10 +39,7 @@ impl Del {
             if deletes.is_empty() {
                 Ok(Plan::Done(count))
             } else {
-                Ok(Plan::Write {
-                    mutations: deletes,
-                    reply: count,
-                })
+                Ok(Plan::Write { mutations: deletes, reply: count })
             }
         })
         .await

@@ -13,9 +13,7 @@ pub struct Echo {
 
 impl Echo {
     pub fn parse(args: &[Bytes]) -> Result<Self, RedisError> {
-        Ok(Echo {
-            message: arg(args, 1)?,
-        })
+        Ok(Echo { message: arg(args, 1)? })
     }
 
     pub fn apply(self) -> Reply {

@@ -14,17 +14,11 @@ pub struct Exists {
 
 impl Exists {
     pub fn parse(args: &[Bytes]) -> Self {
-        Exists {
-            keys: args.get(1..).unwrap_or_default().to_vec(),
-        }
+        Exists { keys: args.get(1..).unwrap_or_default().to_vec() }
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
-        let snapshot = kv
-            .get(self.keys.iter().map(|k| kv_key(k)).collect())
-            .await?;
-        Ok(Reply::Integer(
-            snapshot.states.iter().filter(|s| s.is_live()).count() as i64,
-        ))
+        let snapshot = kv.get(self.keys.iter().map(|k| kv_key(k)).collect()).await?;
+        Ok(Reply::Integer(snapshot.states.iter().filter(|s| s.is_live()).count() as i64))
     }
 }

@@ -29,8 +29,7 @@ impl Flags {
             // No expiry counts as an infinite one: never "greater", always "less".
             None => !self.xx && !self.gt,
             Some(current) => {
-                let refused =
-                    self.nx || (self.gt && when <= current) || (self.lt && when >= current);
+                let refused = self.nx || (self.gt && when <= current) || (self.lt && when >= current);
                 !refused
             }
         }
@@ -67,9 +66,7 @@ impl Expire {
             } else if is_option(option, "lt") {
                 flags.lt = true;
             } else {
-                return Err(RedisError::UnsupportedOption(
-                    String::from_utf8_lossy(option).into_owned(),
-                ));
+                return Err(RedisError::UnsupportedOption(String::from_utf8_lossy(option).into_owned()));
             }
         }
         if flags.nx && (flags.xx || flags.gt || flags.lt) {
@@ -79,14 +76,7 @@ impl Expire {
             return Err(RedisError::ExpireGtLtConflict);
         }
         let time = int_arg(&arg(args, 2)?)?;
-        Ok(Expire {
-            key: arg(args, 1)?,
-            time,
-            unit,
-            base,
-            flags,
-            command,
-        })
+        Ok(Expire { key: arg(args, 1)?, time, unit, base, flags, command })
     }
 
     /// The absolute expiry in unix ms, or the invalid-expire error when it overflows.
@@ -112,25 +102,16 @@ impl Expire {
             let Some(value) = state.value.clone() else {
                 return Ok(Plan::Done(Reply::Integer(0)));
             };
-            let current = state
-                .expire_at_ms
-                .map(|at| i64::try_from(at).unwrap_or(i64::MAX));
+            let current = state.expire_at_ms.map(|at| i64::try_from(at).unwrap_or(i64::MAX));
             if !self.flags.allow(current, when) {
                 return Ok(Plan::Done(Reply::Integer(0)));
             }
             let mutation = if when <= now_ms {
                 Mutation::Delete { key: key.clone() }
             } else {
-                Mutation::Put {
-                    key: key.clone(),
-                    value,
-                    expiry: Expiry::AtUnixMs(when as u64),
-                }
+                Mutation::Put { key: key.clone(), value, expiry: Expiry::AtUnixMs(when as u64) }
             };
-            Ok(Plan::Write {
-                mutations: vec![mutation],
-                reply: Reply::Integer(1),
-            })
+            Ok(Plan::Write { mutations: vec![mutation], reply: Reply::Integer(1) })
         })
         .await
     }

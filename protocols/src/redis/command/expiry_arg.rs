@@ -27,12 +27,7 @@ pub enum Base {
 ///
 /// Relative expiries stay relative (the core's leader resolves them), but the overflow check
 /// needs an absolute time, so it uses this gateway's clock as Redis uses its own.
-pub fn parse_expiry(
-    raw: &Bytes,
-    unit: Unit,
-    base: Base,
-    command: &'static str,
-) -> Result<Expiry, RedisError> {
+pub fn parse_expiry(raw: &Bytes, unit: Unit, base: Base, command: &'static str) -> Result<Expiry, RedisError> {
     let value = int_arg(raw)?;
     let invalid = || RedisError::InvalidExpire(command);
     if value <= 0 {

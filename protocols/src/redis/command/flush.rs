@@ -20,10 +20,7 @@ pub fn parse(args: &[Bytes]) -> Result<(), RedisError> {
 
 pub async fn apply<K: KvStore>(kv: &K) -> Result<Reply, RedisError> {
     let (start, end) = keyspace_range();
-    match kv
-        .write(Vec::new(), vec![Mutation::DeleteRange { start, end }])
-        .await?
-    {
+    match kv.write(Vec::new(), vec![Mutation::DeleteRange { start, end }]).await? {
         // No conditions were given, so the core cannot refuse the write; treat it as done.
         WriteOutcome::Committed { .. } | WriteOutcome::ConditionFailed => Ok(Reply::ok()),
     }

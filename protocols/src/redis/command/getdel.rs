@@ -25,10 +25,9 @@ impl GetDel {
             let state = snapshot.states.first().cloned().unwrap_or_default();
             Ok(match read_string(&state)? {
                 None => Plan::Done(Reply::Null),
-                Some(value) => Plan::Write {
-                    mutations: vec![Mutation::Delete { key: key.clone() }],
-                    reply: Reply::Bulk(value),
-                },
+                Some(value) => {
+                    Plan::Write { mutations: vec![Mutation::Delete { key: key.clone() }], reply: Reply::Bulk(value) }
+                }
             })
         })
         .await

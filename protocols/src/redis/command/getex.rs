@@ -45,9 +45,7 @@ impl GetEx {
             };
             // As in SET: one kind of expire option (repeatable), exclusive with PERSIST.
             let expire_allowed = |kind: (Unit, Base)| {
-                !persist
-                    && next.is_some()
-                    && expire.as_ref().is_none_or(|(u, b, _)| (*u, *b) == kind)
+                !persist && next.is_some() && expire.as_ref().is_none_or(|(u, b, _)| (*u, *b) == kind)
             };
             if is_option(option, "persist") && expire.is_none() {
                 persist = true;
@@ -64,10 +62,7 @@ impl GetEx {
             None if persist => TtlChange::Persist,
             None => TtlChange::Unchanged,
         };
-        Ok(GetEx {
-            key: arg(args, 1)?,
-            ttl,
-        })
+        Ok(GetEx { key: arg(args, 1)?, ttl })
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
@@ -78,11 +73,7 @@ impl GetEx {
                 return Ok(Plan::Done(Reply::Null));
             };
             let reply = Reply::Bulk(value.clone());
-            let rewrite = |expiry| Mutation::Put {
-                key: key.clone(),
-                value: encode_string(&value),
-                expiry,
-            };
+            let rewrite = |expiry| Mutation::Put { key: key.clone(), value: encode_string(&value), expiry };
             let mutation = match &self.ttl {
                 TtlChange::Unchanged => return Ok(Plan::Done(reply)),
                 TtlChange::Persist if state.expire_at_ms.is_none() => return Ok(Plan::Done(reply)),
@@ -90,17 +81,12 @@ impl GetEx {
                 TtlChange::Set(unit, base, raw) => {
                     match parse_expiry(raw, *unit, *base, "getex")? {
                         // An absolute time already past deletes the key, as in Redis.
-                        Expiry::AtUnixMs(at) if at <= snapshot.now_ms => {
-                            Mutation::Delete { key: key.clone() }
-                        }
+                        Expiry::AtUnixMs(at) if at <= snapshot.now_ms => Mutation::Delete { key: key.clone() },
                         expiry => rewrite(expiry),
                     }
                 }
             };
-            Ok(Plan::Write {
-                mutations: vec![mutation],
-                reply,
-            })
+            Ok(Plan::Write { mutations: vec![mutation], reply })
         })
         .await
     }

@@ -17,11 +17,7 @@ pub struct GetRange {
 
 impl GetRange {
     pub fn parse(args: &[Bytes]) -> Result<Self, RedisError> {
-        Ok(GetRange {
-            key: arg(args, 1)?,
-            start: int_arg(&arg(args, 2)?)?,
-            end: int_arg(&arg(args, 3)?)?,
-        })
+        Ok(GetRange { key: arg(args, 1)?, start: int_arg(&arg(args, 2)?)?, end: int_arg(&arg(args, 3)?)? })
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
@@ -38,19 +34,8 @@ fn byte_range(value: &Bytes, start: i64, end: i64) -> Bytes {
     if start < 0 && end < 0 && start > end {
         return Bytes::new();
     }
-    let start = if start < 0 {
-        len.saturating_add(start)
-    } else {
-        start
-    }
-    .max(0);
-    let end = if end < 0 {
-        len.saturating_add(end)
-    } else {
-        end
-    }
-    .max(0)
-    .min(len - 1);
+    let start = if start < 0 { len.saturating_add(start) } else { start }.max(0);
+    let end = if end < 0 { len.saturating_add(end) } else { end }.max(0).min(len - 1);
     if start > end || len == 0 {
         return Bytes::new();
     }

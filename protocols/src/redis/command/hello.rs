@@ -25,11 +25,7 @@ impl Hello {
                 Some(_) => return Err(RedisError::NoProto),
             },
         };
-        let mut hello = Hello {
-            protocol,
-            credentials: None,
-            name: None,
-        };
+        let mut hello = Hello { protocol, credentials: None, name: None };
         let mut i = 2;
         while let Some(option) = args.get(i) {
             let remaining = args.len() - 1 - i;
@@ -42,9 +38,7 @@ impl Hello {
                 hello.name = Some(name);
                 i += 2;
             } else {
-                return Err(RedisError::HelloSyntax(
-                    String::from_utf8_lossy(option).into_owned(),
-                ));
+                return Err(RedisError::HelloSyntax(String::from_utf8_lossy(option).into_owned()));
             }
         }
         Ok(hello)
@@ -69,10 +63,7 @@ impl Hello {
             (field("server"), field("redis")),
             (field("version"), field(ctx.redis_version)),
             (field("proto"), Reply::Integer(session.protocol.number())),
-            (
-                field("id"),
-                Reply::Integer(i64::try_from(session.client_id).unwrap_or(i64::MAX)),
-            ),
+            (field("id"), Reply::Integer(i64::try_from(session.client_id).unwrap_or(i64::MAX))),
             (field("mode"), field("standalone")),
             (field("role"), field("master")),
             (field("modules"), Reply::Array(Vec::new())),

@@ -26,15 +26,10 @@ impl Incr {
             _ => {
                 let decrement = int_arg(&arg(args, 2)?)?;
                 // -i64::MIN does not exist.
-                decrement
-                    .checked_neg()
-                    .ok_or(RedisError::DecrementOverflow)?
+                decrement.checked_neg().ok_or(RedisError::DecrementOverflow)?
             }
         };
-        Ok(Incr {
-            key: arg(args, 1)?,
-            delta,
-        })
+        Ok(Incr { key: arg(args, 1)?, delta })
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
@@ -45,18 +40,13 @@ impl Incr {
                 None => 0,
                 Some(text) => parse_i64(&text).ok_or(RedisError::NotInteger)?,
             };
-            let updated = current
-                .checked_add(self.delta)
-                .ok_or(RedisError::Overflow)?;
+            let updated = current.checked_add(self.delta).ok_or(RedisError::Overflow)?;
             let put = Mutation::Put {
                 key: key.clone(),
                 value: encode_string(updated.to_string().as_bytes()),
                 expiry: current_expiry(&state),
             };
-            Ok(Plan::Write {
-                mutations: vec![put],
-                reply: Reply::Integer(updated),
-            })
+            Ok(Plan::Write { mutations: vec![put], reply: Reply::Integer(updated) })
         })
         .await
     }

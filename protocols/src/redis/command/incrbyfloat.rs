@@ -20,10 +20,7 @@ pub struct IncrByFloat {
 
 impl IncrByFloat {
     pub fn parse(args: &[Bytes]) -> Result<Self, RedisError> {
-        Ok(IncrByFloat {
-            key: arg(args, 1)?,
-            increment: arg(args, 2)?,
-        })
+        Ok(IncrByFloat { key: arg(args, 1)?, increment: arg(args, 2)? })
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
@@ -46,10 +43,7 @@ impl IncrByFloat {
                 value: encode_string(text.as_bytes()),
                 expiry: current_expiry(&state),
             };
-            Ok(Plan::Write {
-                mutations: vec![put],
-                reply: Reply::bulk(text),
-            })
+            Ok(Plan::Write { mutations: vec![put], reply: Reply::bulk(text) })
         })
         .await
     }

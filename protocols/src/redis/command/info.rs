@@ -40,21 +40,14 @@ pub struct Info {
 
 impl Info {
     pub fn parse(args: &[Bytes]) -> Self {
-        let requested = args
-            .get(1..)
-            .unwrap_or_default()
-            .iter()
-            .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
-            .collect();
+        let requested =
+            args.get(1..).unwrap_or_default().iter().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase()).collect();
         Info { requested }
     }
 
     fn wants(&self, section: &str) -> bool {
         self.requested.is_empty()
-            || self
-                .requested
-                .iter()
-                .any(|r| r == section || r == "all" || r == "default" || r == "everything")
+            || self.requested.iter().any(|r| r == section || r == "all" || r == "default" || r == "everything")
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
@@ -74,10 +67,7 @@ impl Info {
                 let _ = write!(text, "{field}:{value}\r\n");
             }
         }
-        Ok(Reply::Verbatim {
-            format: *b"txt",
-            text: Bytes::from(text),
-        })
+        Ok(Reply::Verbatim { format: *b"txt", text: Bytes::from(text) })
     }
 }
 
@@ -95,15 +85,9 @@ fn fields<const N: usize>(pairs: [(&str, String); N]) -> Fields {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
-async fn section_fields<K: KvStore>(
-    section: &str,
-    kv: &K,
-    ctx: &ServerContext,
-) -> Result<Fields, RedisError> {
+async fn section_fields<K: KvStore>(section: &str, kv: &K, ctx: &ServerContext) -> Result<Fields, RedisError> {
     let uptime = ctx.uptime_seconds();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Ok(match section {
         "server" => fields([
             ("redis_version", ctx.redis_version.to_string()),
@@ -128,20 +112,12 @@ async fn section_fields<K: KvStore>(
             ("configured_hz", "10".into()),
             // Redis's LRU clock: seconds, 24 bits.
             ("lru_clock", (now.as_secs() & ((1 << 24) - 1)).to_string()),
-            (
-                "executable",
-                std::env::current_exe()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
-            ),
+            ("executable", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()),
             ("config_file", String::new()),
             ("io_threads_active", "0".into()),
         ]),
         "clients" => fields([
-            (
-                "connected_clients",
-                ctx.connected_clients.load(Ordering::Relaxed).to_string(),
-            ),
+            ("connected_clients", ctx.connected_clients.load(Ordering::Relaxed).to_string()),
             ("cluster_connections", "0".into()),
             ("maxclients", "10000".into()),
             ("client_recent_max_input_buffer", "0".into()),
@@ -172,28 +148,15 @@ async fn section_fields<K: KvStore>(
             ("async_loading", "0".into()),
             ("rdb_changes_since_last_save", "0".into()),
             ("rdb_bgsave_in_progress", "0".into()),
-            (
-                "rdb_last_save_time",
-                now.as_secs().saturating_sub(uptime).to_string(),
-            ),
+            ("rdb_last_save_time", now.as_secs().saturating_sub(uptime).to_string()),
             ("rdb_last_bgsave_status", "ok".into()),
             ("aof_enabled", "0".into()),
             ("aof_rewrite_in_progress", "0".into()),
             ("aof_last_write_status", "ok".into()),
         ]),
         "stats" => fields([
-            (
-                "total_connections_received",
-                ctx.total_connections_received
-                    .load(Ordering::Relaxed)
-                    .to_string(),
-            ),
-            (
-                "total_commands_processed",
-                ctx.total_commands_processed
-                    .load(Ordering::Relaxed)
-                    .to_string(),
-            ),
+            ("total_connections_received", ctx.total_connections_received.load(Ordering::Relaxed).to_string()),
+            ("total_commands_processed", ctx.total_commands_processed.load(Ordering::Relaxed).to_string()),
             ("instantaneous_ops_per_sec", "0".into()),
             ("total_net_input_bytes", "0".into()),
             ("total_net_output_bytes", "0".into()),
@@ -255,13 +218,7 @@ async fn section_fields<K: KvStore>(
 
 /// Redis's `bytesToHuman`.
 fn bytes_to_human(n: u64) -> String {
-    const UNITS: [(u64, &str); 5] = [
-        (1 << 50, "P"),
-        (1 << 40, "T"),
-        (1 << 30, "G"),
-        (1 << 20, "M"),
-        (1 << 10, "K"),
-    ];
+    const UNITS: [(u64, &str); 5] = [(1 << 50, "P"), (1 << 40, "T"), (1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
     for (scale, unit) in UNITS {
         if n >= scale {
             return format!("{:.2}{unit}", n as f64 / scale as f64);
@@ -272,11 +229,7 @@ fn bytes_to_human(n: u64) -> String {
 
 fn os_description() -> String {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let kernel = if cfg!(target_os = "linux") {
-        "Linux"
-    } else {
-        std::env::consts::OS
-    };
+    let kernel = if cfg!(target_os = "linux") { "Linux" } else { std::env::consts::OS };
     format!("{kernel} {} {}", release.trim(), std::env::consts::ARCH)
 }
 
@@ -284,11 +237,7 @@ fn os_description() -> String {
 fn resident_memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|pages| pages.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }
 

@@ -14,20 +14,13 @@ pub struct MGet {
 
 impl MGet {
     pub fn parse(args: &[Bytes]) -> Self {
-        MGet {
-            keys: args.get(1..).unwrap_or_default().to_vec(),
-        }
+        MGet { keys: args.get(1..).unwrap_or_default().to_vec() }
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
-        let snapshot = kv
-            .get(self.keys.iter().map(|k| kv_key(k)).collect())
-            .await?;
+        let snapshot = kv.get(self.keys.iter().map(|k| kv_key(k)).collect()).await?;
         // Keys of another type read as null rather than failing the whole command.
-        let values = snapshot
-            .states
-            .iter()
-            .map(|state| Reply::bulk_or_null(read_string(state).ok().flatten()));
+        let values = snapshot.states.iter().map(|state| Reply::bulk_or_null(read_string(state).ok().flatten()));
         Ok(Reply::Array(values.collect()))
     }
 }

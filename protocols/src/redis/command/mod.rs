@@ -105,28 +105,17 @@ impl Command {
     ///
     /// Checks run in Redis's order: unknown command / subcommand, arity, authentication
     /// (NOAUTH), then the command's own syntax.
-    pub fn parse(
-        args: Vec<Bytes>,
-        session: &Session,
-        ctx: &ServerContext,
-    ) -> Result<Command, Reply> {
+    pub fn parse(args: Vec<Bytes>, session: &Session, ctx: &ServerContext) -> Result<Command, Reply> {
         Self::try_parse(&args, session, ctx).map_err(|err| err.to_reply())
     }
 
-    fn try_parse(
-        args: &[Bytes],
-        session: &Session,
-        ctx: &ServerContext,
-    ) -> Result<Command, RedisError> {
+    fn try_parse(args: &[Bytes], session: &Session, ctx: &ServerContext) -> Result<Command, RedisError> {
         let spec = table::lookup(args)?;
         if session.needs_auth(ctx) && !spec.has_flag("no_auth") {
             return Err(RedisError::NoAuth);
         }
         let kind = Kind::parse(spec.name, args)?;
-        Ok(Command {
-            kind,
-            keys: spec.keys(args),
-        })
+        Ok(Command { kind, keys: spec.keys(args) })
     }
 
     /// How this command may be scheduled relative to its neighbours in a pipeline.
@@ -156,9 +145,7 @@ impl Kind {
             "quit" => Kind::Quit,
             n if n.starts_with("client|") => Kind::Client(client::Client::parse(n, args)?),
             "command" => Kind::CommandInfo(command_info::CommandInfo::All),
-            n if n.starts_with("command|") => {
-                Kind::CommandInfo(command_info::CommandInfo::parse(n, args)?)
-            }
+            n if n.starts_with("command|") => Kind::CommandInfo(command_info::CommandInfo::parse(n, args)?),
             "info" => Kind::Info(info::Info::parse(args)),
             "dbsize" => Kind::DbSize,
             "flushdb" | "flushall" => {
@@ -168,16 +155,8 @@ impl Kind {
             "get" => Kind::Get(get::Get::parse(args)?),
             "set" => Kind::Set(set::Set::parse_set(args)?),
             "setnx" => Kind::Set(set::Set::parse_setnx(args)?),
-            "setex" => Kind::Set(set::Set::parse_setex(
-                args,
-                expiry_arg::Unit::Seconds,
-                "setex",
-            )?),
-            "psetex" => Kind::Set(set::Set::parse_setex(
-                args,
-                expiry_arg::Unit::Milliseconds,
-                "psetex",
-            )?),
+            "setex" => Kind::Set(set::Set::parse_setex(args, expiry_arg::Unit::Seconds, "setex")?),
+            "psetex" => Kind::Set(set::Set::parse_setex(args, expiry_arg::Unit::Milliseconds, "psetex")?),
             "getset" => Kind::Set(set::Set::parse_getset(args)?),
             "getdel" => Kind::GetDel(getdel::GetDel::parse(args)?),
             "getex" => Kind::GetEx(getex::GetEx::parse(args)?),
@@ -193,12 +172,8 @@ impl Kind {
             "strlen" => Kind::Strlen(strlen::Strlen::parse(args)?),
             "getrange" => Kind::GetRange(getrange::GetRange::parse(args)?),
             "setrange" => Kind::SetRange(setrange::SetRange::parse(args)?),
-            "expire" | "pexpire" | "expireat" | "pexpireat" => {
-                Kind::Expire(expire::Expire::parse(name, args)?)
-            }
-            "ttl" | "pttl" | "expiretime" | "pexpiretime" => {
-                Kind::Ttl(ttl::Ttl::parse(name, args)?)
-            }
+            "expire" | "pexpire" | "expireat" | "pexpireat" => Kind::Expire(expire::Expire::parse(name, args)?),
+            "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
@@ -216,12 +191,7 @@ impl Kind {
 /// For [`Access::Barrier`] commands pass the connection's real session; keyed commands never
 /// modify the session, so a clone is fine for them. Encode the reply with the session's
 /// protocol version *after* this returns (HELLO 3 answers in RESP3).
-pub async fn execute<K: KvStore>(
-    cmd: Command,
-    session: &mut Session,
-    kv: &K,
-    ctx: &ServerContext,
-) -> Outcome {
+pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ctx: &ServerContext) -> Outcome {
     ctx.count_command();
     let close = matches!(cmd.kind, Kind::Quit);
     let reply = match run(cmd.kind, session, kv, ctx).await {
@@ -236,12 +206,7 @@ pub async fn execute<K: KvStore>(
     Outcome { reply, close }
 }
 
-async fn run<K: KvStore>(
-    kind: Kind,
-    session: &mut Session,
-    kv: &K,
-    ctx: &ServerContext,
-) -> Result<Reply, RedisError> {
+async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
     match kind {
         Kind::Ping(c) => Ok(c.apply()),
         Kind::Echo(c) => Ok(c.apply()),

@@ -22,24 +22,14 @@ impl MSet {
             let name = if only_if_none_exist { "msetnx" } else { "mset" };
             return Err(RedisError::WrongArity(name.into()));
         }
-        let pairs = rest
-            .chunks_exact(2)
-            .map(|pair| (pair[0].clone(), pair[1].clone()))
-            .collect();
-        Ok(MSet {
-            pairs,
-            only_if_none_exist,
-        })
+        let pairs = rest.chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect();
+        Ok(MSet { pairs, only_if_none_exist })
     }
 
     fn puts(&self) -> Vec<Mutation> {
         self.pairs
             .iter()
-            .map(|(key, value)| Mutation::Put {
-                key: kv_key(key),
-                value: encode_string(value),
-                expiry: Expiry::Never,
-            })
+            .map(|(key, value)| Mutation::Put { key: kv_key(key), value: encode_string(value), expiry: Expiry::Never })
             .collect()
     }
 
@@ -54,10 +44,7 @@ impl MSet {
             if snapshot.states.iter().any(|state| state.is_live()) {
                 return Ok(Plan::Done(Reply::Integer(0)));
             }
-            Ok(Plan::Write {
-                mutations: self.puts(),
-                reply: Reply::Integer(1),
-            })
+            Ok(Plan::Write { mutations: self.puts(), reply: Reply::Integer(1) })
         })
         .await
     }

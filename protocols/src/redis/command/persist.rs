@@ -25,11 +25,7 @@ impl Persist {
             let state = snapshot.states.first().cloned().unwrap_or_default();
             match (state.value, state.expire_at_ms) {
                 (Some(value), Some(_)) => Ok(Plan::Write {
-                    mutations: vec![Mutation::Put {
-                        key: key.clone(),
-                        value,
-                        expiry: Expiry::Never,
-                    }],
+                    mutations: vec![Mutation::Put { key: key.clone(), value, expiry: Expiry::Never }],
                     reply: Reply::Integer(1),
                 }),
                 _ => Ok(Plan::Done(Reply::Integer(0))),

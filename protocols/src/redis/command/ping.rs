@@ -16,9 +16,7 @@ impl Ping {
         if args.len() > 2 {
             return Err(RedisError::WrongArity("ping".into()));
         }
-        Ok(Ping {
-            message: args.get(1).cloned(),
-        })
+        Ok(Ping { message: args.get(1).cloned() })
     }
 
     pub fn apply(self) -> Reply {

@@ -14,9 +14,7 @@ pub struct Select {
 
 impl Select {
     pub fn parse(args: &[Bytes]) -> Result<Self, RedisError> {
-        Ok(Select {
-            index: int_arg(&arg(args, 1)?)?,
-        })
+        Ok(Select { index: int_arg(&arg(args, 1)?)? })
     }
 
     pub fn apply(self, session: &mut Session) -> Result<Reply, RedisError> {

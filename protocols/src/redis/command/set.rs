@@ -65,11 +65,7 @@ impl Set {
             let next = args.get(i + 1);
             // A given expire option may repeat (the last one wins) but not mix with another.
             let expire_allowed = |unit, base| {
-                !keep_ttl
-                    && next.is_some()
-                    && expire
-                        .as_ref()
-                        .is_none_or(|(u, b, _)| (*u, *b) == (unit, base))
+                !keep_ttl && next.is_some() && expire.as_ref().is_none_or(|(u, b, _)| (*u, *b) == (unit, base))
             };
             let expire_kind = if is_option(option, "ex") {
                 Some((Unit::Seconds, Base::Relative))
@@ -109,11 +105,7 @@ impl Set {
             value: arg(args, 2)?,
             only_if,
             ttl,
-            shape: if get {
-                ReplyShape::Previous
-            } else {
-                ReplyShape::Ok
-            },
+            shape: if get { ReplyShape::Previous } else { ReplyShape::Ok },
         })
     }
 
@@ -129,11 +121,7 @@ impl Set {
     }
 
     /// SETEX key seconds value / PSETEX key milliseconds value
-    pub fn parse_setex(
-        args: &[Bytes],
-        unit: Unit,
-        command: &'static str,
-    ) -> Result<Self, RedisError> {
+    pub fn parse_setex(args: &[Bytes], unit: Unit, command: &'static str) -> Result<Self, RedisError> {
         let expiry = parse_expiry(&arg(args, 2)?, unit, Base::Relative, command)?;
         Ok(Set {
             key: arg(args, 1)?,
@@ -180,10 +168,7 @@ impl Set {
                 TtlChange::Keep => Expiry::Keep,
                 TtlChange::Set(expiry) => expiry,
             };
-            return match kv
-                .write(Vec::new(), vec![Mutation::Put { key, value, expiry }])
-                .await?
-            {
+            return match kv.write(Vec::new(), vec![Mutation::Put { key, value, expiry }]).await? {
                 WriteOutcome::Committed { .. } => Ok(self.success_reply(None)),
                 // An unconditional write cannot fail its (absent) conditions.
                 WriteOutcome::ConditionFailed => Ok(self.success_reply(None)),
@@ -192,11 +177,7 @@ impl Set {
         read_modify_write(kv, vec![key.clone()], |snapshot| {
             let state = snapshot.states.first().cloned().unwrap_or_default();
             // GET answers WRONGTYPE for a non-string before anything is written.
-            let previous = if self.shape == ReplyShape::Previous {
-                read_string(&state)?
-            } else {
-                None
-            };
+            let previous = if self.shape == ReplyShape::Previous { read_string(&state)? } else { None };
             let exists = state.is_live();
             let blocked = match self.only_if {
                 Some(Existence::Absent) => exists,
@@ -211,15 +192,8 @@ impl Set {
                 TtlChange::Keep => current_expiry(&state),
                 TtlChange::Set(expiry) => expiry,
             };
-            let put = Mutation::Put {
-                key: key.clone(),
-                value: value.clone(),
-                expiry,
-            };
-            Ok(Plan::Write {
-                mutations: vec![put],
-                reply: self.success_reply(previous),
-            })
+            let put = Mutation::Put { key: key.clone(), value: value.clone(), expiry };
+            Ok(Plan::Write { mutations: vec![put], reply: self.success_reply(previous) })
         })
         .await
     }

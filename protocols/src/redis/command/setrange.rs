@@ -21,11 +21,7 @@ impl SetRange {
     pub fn parse(args: &[Bytes]) -> Result<Self, RedisError> {
         let offset = int_arg(&arg(args, 2)?)?;
         let offset = u64::try_from(offset).map_err(|_| RedisError::OffsetOutOfRange)?;
-        Ok(SetRange {
-            key: arg(args, 1)?,
-            offset,
-            value: arg(args, 3)?,
-        })
+        Ok(SetRange { key: arg(args, 1)?, offset, value: arg(args, 3)? })
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
@@ -36,14 +32,9 @@ impl SetRange {
             let current = read_string(&state)?;
             // Writing nothing changes nothing: answer the current length (0 if missing).
             if self.value.is_empty() {
-                return Ok(Plan::Done(Reply::Integer(
-                    current.map_or(0, |c| c.len() as i64),
-                )));
+                return Ok(Plan::Done(Reply::Integer(current.map_or(0, |c| c.len() as i64))));
             }
-            let end = self
-                .offset
-                .checked_add(self.value.len() as u64)
-                .filter(|&end| end <= max_len);
+            let end = self.offset.checked_add(self.value.len() as u64).filter(|&end| end <= max_len);
             let end = end.ok_or(RedisError::StringTooLong)? as usize;
             let current = current.unwrap_or_default();
             let mut updated = BytesMut::from(&current[..]);
@@ -54,21 +45,10 @@ impl SetRange {
             if let Some(target) = updated.get_mut(offset..end) {
                 target.copy_from_slice(&self.value);
             }
-            let expiry = if state.is_live() {
-                current_expiry(&state)
-            } else {
-                Expiry::Never
-            };
+            let expiry = if state.is_live() { current_expiry(&state) } else { Expiry::Never };
             let length = updated.len() as i64;
-            let put = Mutation::Put {
-                key: key.clone(),
-                value: encode_string(&updated),
-                expiry,
-            };
-            Ok(Plan::Write {
-                mutations: vec![put],
-                reply: Reply::Integer(length),
-            })
+            let put = Mutation::Put { key: key.clone(), value: encode_string(&updated), expiry };
+            Ok(Plan::Write { mutations: vec![put], reply: Reply::Integer(length) })
         })
         .await
     }

@@ -21,8 +21,6 @@ impl Strlen {
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
         let snapshot = kv.get(vec![kv_key(&self.key)]).await?;
         let state = snapshot.states.first().cloned().unwrap_or_default();
-        Ok(Reply::Integer(
-            read_string(&state)?.map_or(0, |v| v.len() as i64),
-        ))
+        Ok(Reply::Integer(read_string(&state)?.map_or(0, |v| v.len() as i64)))
     }
 }

@@ -49,11 +49,7 @@ impl CommandSpec {
             return Vec::new();
         }
         let argc = args.len() as i64;
-        let last = if self.last_key < 0 {
-            argc + i64::from(self.last_key)
-        } else {
-            i64::from(self.last_key)
-        };
+        let last = if self.last_key < 0 { argc + i64::from(self.last_key) } else { i64::from(self.last_key) };
         let mut keys = Vec::new();
         let mut i = i64::from(self.first_key);
         while i <= last && i < argc {
@@ -71,15 +67,9 @@ impl CommandSpec {
 /// subcommand, wrong number of arguments.
 pub fn lookup(args: &[Bytes]) -> Result<&'static CommandSpec, RedisError> {
     let Some(name) = args.first() else {
-        return Err(RedisError::UnknownCommand {
-            name: Bytes::new(),
-            args: Vec::new(),
-        });
+        return Err(RedisError::UnknownCommand { name: Bytes::new(), args: Vec::new() });
     };
-    let Some(spec) = COMMANDS
-        .iter()
-        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
-    else {
+    let Some(spec) = COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name)) else {
         return Err(RedisError::UnknownCommand {
             name: name.clone(),
             args: args.get(1..).unwrap_or_default().to_vec(),
@@ -89,11 +79,7 @@ pub fn lookup(args: &[Bytes]) -> Result<&'static CommandSpec, RedisError> {
         (false, Some(sub)) => spec
             .subcommands
             .iter()
-            .find(|s| {
-                s.name
-                    .split_once('|')
-                    .is_some_and(|(_, n)| n.as_bytes().eq_ignore_ascii_case(sub))
-            })
+            .find(|s| s.name.split_once('|').is_some_and(|(_, n)| n.as_bytes().eq_ignore_ascii_case(sub)))
             .ok_or_else(|| RedisError::UnknownSubcommand {
                 name: sub.clone(),
                 container: spec.name.to_ascii_uppercase(),
@@ -117,9 +103,7 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
         if spec.name.as_bytes().eq_ignore_ascii_case(name) {
             Some(spec)
         } else {
-            spec.subcommands
-                .iter()
-                .find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+            spec.subcommands.iter().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
         }
     })
 }

@@ -8,8 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{execute, Command};
 use crate::kv::{
-    ClusterInfo, Condition, Expiry, KeyState, KvError, KvStore, Mutation, ReadSnapshot, ScannedKey,
-    WriteOutcome,
+    ClusterInfo, Condition, Expiry, KeyState, KvError, KvStore, Mutation, ReadSnapshot, ScannedKey, WriteOutcome,
 };
 use crate::redis::session::{ServerContext, Session};
 use crate::resp::{parse_request, Limits, Reply};
@@ -56,9 +55,7 @@ impl FakeKv {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
@@ -93,11 +90,7 @@ impl FakeKv {
         let version = state.last_version;
         state.records.insert(
             Bytes::copy_from_slice(key),
-            Record {
-                version,
-                value: Some(Bytes::copy_from_slice(value)),
-                expire_at_ms: None,
-            },
+            Record { version, value: Some(Bytes::copy_from_slice(value)), expire_at_ms: None },
         );
     }
 
@@ -110,8 +103,7 @@ impl FakeKv {
         match state.records.get(key) {
             None => KeyState::default(),
             Some(record) => {
-                let live = record.value.is_some()
-                    && record.expire_at_ms.is_none_or(|at| at > state.now_ms);
+                let live = record.value.is_some() && record.expire_at_ms.is_none_or(|at| at > state.now_ms);
                 KeyState {
                     version: record.version,
                     value: if live { record.value.clone() } else { None },
@@ -131,17 +123,10 @@ impl KvStore for FakeKv {
         let mut state = self.lock();
         state.reads += 1;
         let states = keys.iter().map(|k| Self::key_state(&state, k)).collect();
-        Ok(ReadSnapshot {
-            states,
-            now_ms: state.now_ms,
-        })
+        Ok(ReadSnapshot { states, now_ms: state.now_ms })
     }
 
-    async fn write(
-        &self,
-        conditions: Vec<Condition>,
-        mutations: Vec<Mutation>,
-    ) -> Result<WriteOutcome, KvError> {
+    async fn write(&self, conditions: Vec<Condition>, mutations: Vec<Mutation>) -> Result<WriteOutcome, KvError> {
         let mut state = self.lock();
         state.writes.push((conditions.clone(), mutations.clone()));
         if !conditions.is_empty() && state.injected_conflicts > 0 {
@@ -166,33 +151,15 @@ impl KvStore for FakeKv {
                         Expiry::AfterMs(ms) => Some(now + ms),
                         Expiry::Keep => Self::key_state(&state, &key).expire_at_ms,
                     };
-                    state.records.insert(
-                        key,
-                        Record {
-                            version,
-                            value: Some(value),
-                            expire_at_ms,
-                        },
-                    );
+                    state.records.insert(key, Record { version, value: Some(value), expire_at_ms });
                 }
                 Mutation::Delete { key } => {
-                    state.records.insert(
-                        key,
-                        Record {
-                            version,
-                            value: None,
-                            expire_at_ms: None,
-                        },
-                    );
+                    state.records.insert(key, Record { version, value: None, expire_at_ms: None });
                 }
                 Mutation::DeleteRange { start, end } => {
                     for (key, record) in state.records.iter_mut() {
                         if Self::in_range(key, &start, &end) {
-                            *record = Record {
-                                version,
-                                value: None,
-                                expire_at_ms: None,
-                            };
+                            *record = Record { version, value: None, expire_at_ms: None };
                         }
                     }
                 }
@@ -201,21 +168,13 @@ impl KvStore for FakeKv {
         Ok(WriteOutcome::Committed { commit_ts: version })
     }
 
-    async fn scan(
-        &self,
-        start: Bytes,
-        end: Bytes,
-        limit: usize,
-    ) -> Result<Vec<ScannedKey>, KvError> {
+    async fn scan(&self, start: Bytes, end: Bytes, limit: usize) -> Result<Vec<ScannedKey>, KvError> {
         let state = self.lock();
         Ok(state
             .records
             .keys()
             .filter(|k| Self::in_range(k, &start, &end))
-            .map(|k| ScannedKey {
-                key: k.clone(),
-                state: Self::key_state(&state, k),
-            })
+            .map(|k| ScannedKey { key: k.clone(), state: Self::key_state(&state, k) })
             .filter(|s| s.state.is_live())
             .take(limit)
             .collect())
@@ -231,9 +190,7 @@ impl KvStore for FakeKv {
     }
 
     async fn cluster_info(&self) -> Result<ClusterInfo, KvError> {
-        Ok(ClusterInfo {
-            fields: vec![("strata_raft_leader".into(), "1".into())],
-        })
+        Ok(ClusterInfo { fields: vec![("strata_raft_leader".into(), "1".into())] })
     }
 }
 
@@ -255,11 +212,7 @@ impl Harness {
 
     pub(crate) fn with_context(ctx: ServerContext) -> Self {
         let session = Session::new(7, &ctx);
-        Harness {
-            kv: FakeKv::new(),
-            ctx,
-            session,
-        }
+        Harness { kv: FakeKv::new(), ctx, session }
     }
 
     /// Runs one inline command line (Redis quoting rules) and returns the reply.
@@ -274,11 +227,7 @@ impl Harness {
 
     pub(crate) async fn run_args(&mut self, args: Vec<Bytes>) -> Reply {
         match Command::parse(args, &self.session, &self.ctx) {
-            Ok(cmd) => {
-                execute(cmd, &mut self.session, &self.kv, &self.ctx)
-                    .await
-                    .reply
-            }
+            Ok(cmd) => execute(cmd, &mut self.session, &self.kv, &self.ctx).await.reply,
             Err(reply) => reply,
         }
     }

@@ -30,62 +30,20 @@ async fn unknown_commands_and_arity_errors() {
     script(
         &mut h,
         &[
-            (
-                "FOO a b",
-                err("ERR unknown command 'FOO', with args beginning with: 'a' 'b' "),
-            ),
-            (
-                "foo",
-                err("ERR unknown command 'foo', with args beginning with: "),
-            ),
-            (
-                "get",
-                err("ERR wrong number of arguments for 'get' command"),
-            ),
-            (
-                "GET a b",
-                err("ERR wrong number of arguments for 'get' command"),
-            ),
-            (
-                "set a",
-                err("ERR wrong number of arguments for 'set' command"),
-            ),
-            (
-                "client",
-                err("ERR wrong number of arguments for 'client' command"),
-            ),
-            (
-                "client foo",
-                err("ERR unknown subcommand 'foo'. Try CLIENT HELP."),
-            ),
-            (
-                "Client SetName",
-                err("ERR wrong number of arguments for 'client|setname' command"),
-            ),
-            (
-                "command foo",
-                err("ERR unknown subcommand 'foo'. Try COMMAND HELP."),
-            ),
-            (
-                "command count x",
-                err("ERR wrong number of arguments for 'command|count' command"),
-            ),
-            (
-                "mset a",
-                err("ERR wrong number of arguments for 'mset' command"),
-            ),
-            (
-                "mset a 1 b",
-                err("ERR wrong number of arguments for 'mset' command"),
-            ),
-            (
-                "msetnx a 1 b",
-                err("ERR wrong number of arguments for 'msetnx' command"),
-            ),
-            (
-                "ping a b",
-                err("ERR wrong number of arguments for 'ping' command"),
-            ),
+            ("FOO a b", err("ERR unknown command 'FOO', with args beginning with: 'a' 'b' ")),
+            ("foo", err("ERR unknown command 'foo', with args beginning with: ")),
+            ("get", err("ERR wrong number of arguments for 'get' command")),
+            ("GET a b", err("ERR wrong number of arguments for 'get' command")),
+            ("set a", err("ERR wrong number of arguments for 'set' command")),
+            ("client", err("ERR wrong number of arguments for 'client' command")),
+            ("client foo", err("ERR unknown subcommand 'foo'. Try CLIENT HELP.")),
+            ("Client SetName", err("ERR wrong number of arguments for 'client|setname' command")),
+            ("command foo", err("ERR unknown subcommand 'foo'. Try COMMAND HELP.")),
+            ("command count x", err("ERR wrong number of arguments for 'command|count' command")),
+            ("mset a", err("ERR wrong number of arguments for 'mset' command")),
+            ("mset a 1 b", err("ERR wrong number of arguments for 'mset' command")),
+            ("msetnx a 1 b", err("ERR wrong number of arguments for 'msetnx' command")),
+            ("ping a b", err("ERR wrong number of arguments for 'ping' command")),
         ],
     )
     .await;
@@ -161,34 +119,20 @@ async fn hello_negotiates_protocol_and_encodes_like_redis() {
     assert_eq!(reply, hello_map(3, 7));
     assert_eq!(h.session.protocol, ProtocolVersion::Resp3);
     assert_eq!(h.session.name.as_deref(), Some(&b"app"[..]));
-    let expected: &[u8] = b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n\
+    let expected: &[u8] =
+        b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n\
 $2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n";
     assert_eq!(&reply.to_bytes(ProtocolVersion::Resp3)[..], expected);
-    assert_eq!(
-        h.run("get missing").await.to_bytes(h.session.protocol),
-        &b"_\r\n"[..]
-    );
+    assert_eq!(h.run("get missing").await.to_bytes(h.session.protocol), &b"_\r\n"[..]);
     script(
         &mut h,
         &[
             ("hello 4", err("NOPROTO unsupported protocol version")),
-            (
-                "hello abc",
-                err("ERR Protocol version is not an integer or out of range"),
-            ),
+            ("hello abc", err("ERR Protocol version is not an integer or out of range")),
             ("hello 2 foo", err("ERR Syntax error in HELLO option 'foo'")),
-            (
-                "hello 3 setname",
-                err("ERR Syntax error in HELLO option 'setname'"),
-            ),
-            (
-                "hello 2 auth a",
-                err("ERR Syntax error in HELLO option 'auth'"),
-            ),
-            (
-                "hello 2 auth bob x",
-                err("WRONGPASS invalid username-password pair or user is disabled."),
-            ),
+            ("hello 3 setname", err("ERR Syntax error in HELLO option 'setname'")),
+            ("hello 2 auth a", err("ERR Syntax error in HELLO option 'auth'")),
+            ("hello 2 auth bob x", err("WRONGPASS invalid username-password pair or user is disabled.")),
         ],
     )
     .await;
@@ -208,34 +152,16 @@ async fn requirepass_gates_everything_but_auth_hello_quit() {
             ("ping", err("NOAUTH Authentication required.")),
             ("set a b xx nx", err("NOAUTH Authentication required.")),
             // Unknown commands and arity errors come before the auth check.
-            (
-                "foo",
-                err("ERR unknown command 'foo', with args beginning with: "),
-            ),
-            (
-                "get",
-                err("ERR wrong number of arguments for 'get' command"),
-            ),
+            ("foo", err("ERR unknown command 'foo', with args beginning with: ")),
+            ("get", err("ERR wrong number of arguments for 'get' command")),
             ("hello 3", err(hello_noauth)),
-            (
-                "hello 2 auth default wrong",
-                err("WRONGPASS invalid username-password pair or user is disabled."),
-            ),
-            (
-                "auth wrong",
-                err("WRONGPASS invalid username-password pair or user is disabled."),
-            ),
-            (
-                "auth default wrong",
-                err("WRONGPASS invalid username-password pair or user is disabled."),
-            ),
+            ("hello 2 auth default wrong", err("WRONGPASS invalid username-password pair or user is disabled.")),
+            ("auth wrong", err("WRONGPASS invalid username-password pair or user is disabled.")),
+            ("auth default wrong", err("WRONGPASS invalid username-password pair or user is disabled.")),
             ("auth secret", ok()),
             ("ping", Reply::simple("PONG")),
             // A later failed AUTH does not log the client out.
-            (
-                "auth wrong",
-                err("WRONGPASS invalid username-password pair or user is disabled."),
-            ),
+            ("auth wrong", err("WRONGPASS invalid username-password pair or user is disabled.")),
             ("ping", Reply::simple("PONG")),
         ],
     )
@@ -262,18 +188,9 @@ async fn get_set_basics_and_types() {
             ("type a", Reply::simple("string")),
             ("type nope", Reply::simple("none")),
             ("type h", Reply::simple("hash")),
-            (
-                "get h",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
-            (
-                "set h x get",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
-            (
-                "set h x nx get",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("get h", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
+            ("set h x get", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
+            ("set h x nx get", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
             ("type h", Reply::simple("hash")),
             // Plain SET overwrites any type.
             ("set h x", ok()),
@@ -292,21 +209,11 @@ async fn plain_set_is_one_blind_write() {
     assert!(conditions.is_empty());
     assert_eq!(
         mutations,
-        vec![Mutation::Put {
-            key: kv_key(b"k"),
-            value: Bytes::from_static(b"\x01v"),
-            expiry: Expiry::AfterMs(10_000)
-        }]
+        vec![Mutation::Put { key: kv_key(b"k"), value: Bytes::from_static(b"\x01v"), expiry: Expiry::AfterMs(10_000) }]
     );
     assert_eq!(h.run("set k w keepttl").await, ok());
     assert_eq!(h.kv.read_count(), 0);
-    assert!(matches!(
-        h.kv.last_write().unwrap().1[0],
-        Mutation::Put {
-            expiry: Expiry::Keep,
-            ..
-        }
-    ));
+    assert!(matches!(h.kv.last_write().unwrap().1[0], Mutation::Put { expiry: Expiry::Keep, .. }));
     assert_eq!(h.run("pttl k").await, int(10_000));
 }
 
@@ -322,10 +229,7 @@ async fn set_options_and_conflicts() {
             ("set a b ex 0", invalid.clone()),
             ("set a b px 0", invalid.clone()),
             ("set a b exat 0", invalid.clone()),
-            (
-                "set a b ex abc",
-                err("ERR value is not an integer or out of range"),
-            ),
+            ("set a b ex abc", err("ERR value is not an integer or out of range")),
             ("set a b ex 10 px 10", syntax.clone()),
             ("set a b nx xx", syntax.clone()),
             ("set a b ex abc nx xx", syntax.clone()),
@@ -403,28 +307,16 @@ async fn setnx_setex_psetex_getset() {
             ("get a", bulk("1")),
             ("setex b 10 v", ok()),
             ("ttl b", int(10)),
-            (
-                "setex b 0 v",
-                err("ERR invalid expire time in 'setex' command"),
-            ),
-            (
-                "setex b abc v",
-                err("ERR value is not an integer or out of range"),
-            ),
+            ("setex b 0 v", err("ERR invalid expire time in 'setex' command")),
+            ("setex b abc v", err("ERR value is not an integer or out of range")),
             ("psetex c 1500 v", ok()),
             ("pttl c", int(1500)),
-            (
-                "psetex c -5 v",
-                err("ERR invalid expire time in 'psetex' command"),
-            ),
+            ("psetex c -5 v", err("ERR invalid expire time in 'psetex' command")),
             ("getset b new", bulk("v")),
             ("ttl b", int(-1)),
             ("getset fresh x", null()),
             ("get fresh", bulk("x")),
-            (
-                "getset h x",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("getset h x", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
         ],
     )
     .await;
@@ -442,29 +334,17 @@ async fn getdel_and_getex() {
             ("getdel a", bulk("b")),
             ("exists a", int(0)),
             ("getdel a", null()),
-            (
-                "getdel h",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("getdel h", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
             ("set a b", ok()),
             ("getex a foo", syntax.clone()),
             ("getex a ex 10 px 10", syntax.clone()),
             ("getex a persist ex 10", syntax.clone()),
             ("getex a ex", syntax.clone()),
-            (
-                "getex a ex 0",
-                err("ERR invalid expire time in 'getex' command"),
-            ),
-            (
-                "getex a ex abc",
-                err("ERR value is not an integer or out of range"),
-            ),
+            ("getex a ex 0", err("ERR invalid expire time in 'getex' command")),
+            ("getex a ex abc", err("ERR value is not an integer or out of range")),
             // The expire value is only checked once the key is found.
             ("getex zz ex -1", null()),
-            (
-                "getex h ex 10",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("getex h ex 10", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
             ("getex a", bulk("b")),
             ("ttl a", int(-1)),
             ("getex a ex 100", bulk("b")),
@@ -488,10 +368,7 @@ async fn multi_key_commands() {
         &mut h,
         &[
             ("mset a 1 b 2", ok()),
-            (
-                "mget a b h nope",
-                Reply::Array(vec![bulk("1"), bulk("2"), null(), null()]),
-            ),
+            ("mget a b h nope", Reply::Array(vec![bulk("1"), bulk("2"), null(), null()])),
             ("msetnx c 3 a 9", int(0)),
             ("get c", null()),
             ("msetnx c 3 d 4", int(1)),
@@ -526,35 +403,20 @@ async fn counters() {
             ("decr n", int(10)),
             ("decrby n 15", int(-5)),
             ("get n", bulk("-5")),
-            (
-                "incrby n abc",
-                err("ERR value is not an integer or out of range"),
-            ),
-            (
-                "incrby n 01",
-                err("ERR value is not an integer or out of range"),
-            ),
+            ("incrby n abc", err("ERR value is not an integer or out of range")),
+            ("incrby n 01", err("ERR value is not an integer or out of range")),
             ("set s hello", ok()),
             ("incr s", err("ERR value is not an integer or out of range")),
             ("set s \" 1\"", ok()),
             ("incr s", err("ERR value is not an integer or out of range")),
-            (
-                "incr h",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("incr h", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
             ("set m 9223372036854775807", ok()),
             ("incr m", overflow.clone()),
             ("incrby m -9223372036854775808", int(-1)),
             ("set m -9223372036854775808", ok()),
             ("decr m", overflow.clone()),
-            (
-                "decrby m -9223372036854775808",
-                err("ERR decrement would overflow"),
-            ),
-            (
-                "decrby fresh -9223372036854775808",
-                err("ERR decrement would overflow"),
-            ),
+            ("decrby m -9223372036854775808", err("ERR decrement would overflow")),
+            ("decrby fresh -9223372036854775808", err("ERR decrement would overflow")),
             // INCR keeps the TTL.
             ("set t 1 ex 100", ok()),
             ("incr t", int(2)),
@@ -583,18 +445,12 @@ async fn incrbyfloat_formats_like_redis() {
             ("incrbyfloat g 3", bulk("3")),
             ("incrbyfloat f abc", not_float.clone()),
             ("incrbyfloat f \" 1\"", not_float.clone()),
-            (
-                "incrbyfloat f inf",
-                err("ERR increment would produce NaN or Infinity"),
-            ),
+            ("incrbyfloat f inf", err("ERR increment would produce NaN or Infinity")),
             ("set s hello", ok()),
             ("incrbyfloat s 1", not_float.clone()),
             ("set big 1.5e4932", ok()),
             ("incrbyfloat big 1", not_float.clone()),
-            (
-                "incrbyfloat h abc",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("incrbyfloat h abc", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
             ("set t 1 px 5000", ok()),
             ("incrbyfloat t 0.5", bulk("1.5")),
             ("pttl t", int(5000)),
@@ -616,26 +472,14 @@ async fn string_ranges_and_lengths() {
             ("get a", bulk("Hello World")),
             ("strlen a", int(11)),
             ("strlen nope", int(0)),
-            (
-                "strlen h",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
-            (
-                "append h x",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("strlen h", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
+            ("append h x", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
             ("getrange a 0 4", bulk("Hello")),
             ("getrange a -5 -1", bulk("World")),
             ("getrange a 5 2", bulk("")),
             ("getrange nope 0 -1", bulk("")),
-            (
-                "getrange a x 1",
-                err("ERR value is not an integer or out of range"),
-            ),
-            (
-                "getrange h 0 1",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("getrange a x 1", err("ERR value is not an integer or out of range")),
+            ("getrange h 0 1", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
             ("setrange a 6 Redis", int(11)),
             ("get a", bulk("Hello Redis")),
             ("setrange b 3 x", int(4)),
@@ -645,10 +489,7 @@ async fn string_ranges_and_lengths() {
             ("setrange a 0 \"\"", int(11)),
             ("setrange a -1 x", err("ERR offset is out of range")),
             ("setrange a 536870911 xy", too_long.clone()),
-            (
-                "setrange h 0 x",
-                err("WRONGTYPE Operation against a key holding the wrong kind of value"),
-            ),
+            ("setrange h 0 x", err("WRONGTYPE Operation against a key holding the wrong kind of value")),
             ("set t abc ex 100", ok()),
             ("append t d", int(4)),
             ("setrange t 0 X", int(4)),
@@ -660,25 +501,17 @@ async fn string_ranges_and_lengths() {
 
 #[tokio::test]
 async fn append_respects_the_configured_size_limit() {
-    let ctx = crate::redis::ServerContext::new(6379, None).with_limits(crate::resp::Limits {
-        proto_max_bulk_len: 8,
-        ..Default::default()
-    });
+    let ctx = crate::redis::ServerContext::new(6379, None)
+        .with_limits(crate::resp::Limits { proto_max_bulk_len: 8, ..Default::default() });
     let mut h = Harness::with_context(ctx);
     script(
         &mut h,
         &[
             ("append a 12345678", int(8)),
-            (
-                "append a 9",
-                err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
-            ),
+            ("append a 9", err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")),
             ("get a", bulk("12345678")),
             ("setrange b 7 x", int(8)),
-            (
-                "setrange b 8 x",
-                err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"),
-            ),
+            ("setrange b 8 x", err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")),
         ],
     )
     .await;
@@ -692,34 +525,13 @@ async fn expire_family() {
         &[
             ("set a b", ok()),
             ("expire a 10 foo", err("ERR Unsupported option foo")),
-            (
-                "expire a 10 nx xx",
-                err("ERR NX and XX, GT or LT options at the same time are not compatible"),
-            ),
-            (
-                "expire a 10 nx gt",
-                err("ERR NX and XX, GT or LT options at the same time are not compatible"),
-            ),
-            (
-                "expire a 10 gt lt",
-                err("ERR GT and LT options at the same time are not compatible"),
-            ),
-            (
-                "expire a abc",
-                err("ERR value is not an integer or out of range"),
-            ),
-            (
-                "expire a 9223372036854775807",
-                err("ERR invalid expire time in 'expire' command"),
-            ),
-            (
-                "expire a -9223372036854775808",
-                err("ERR invalid expire time in 'expire' command"),
-            ),
-            (
-                "pexpire a 9223372036854775807",
-                err("ERR invalid expire time in 'pexpire' command"),
-            ),
+            ("expire a 10 nx xx", err("ERR NX and XX, GT or LT options at the same time are not compatible")),
+            ("expire a 10 nx gt", err("ERR NX and XX, GT or LT options at the same time are not compatible")),
+            ("expire a 10 gt lt", err("ERR GT and LT options at the same time are not compatible")),
+            ("expire a abc", err("ERR value is not an integer or out of range")),
+            ("expire a 9223372036854775807", err("ERR invalid expire time in 'expire' command")),
+            ("expire a -9223372036854775808", err("ERR invalid expire time in 'expire' command")),
+            ("pexpire a 9223372036854775807", err("ERR invalid expire time in 'pexpire' command")),
             ("expire nope 10", int(0)),
             ("ttl a", int(-1)),
             ("expire a 100 xx", int(0)),
@@ -777,10 +589,7 @@ async fn expire_on_other_types_keeps_the_value() {
     plant_hash(&h, "h");
     assert_eq!(h.run("expire h 10").await, int(1));
     assert_eq!(h.run("type h").await, Reply::simple("hash"));
-    assert_eq!(
-        h.kv.raw(&kv_key(b"h")).value.as_deref(),
-        Some(&[ValueType::Hash as u8, b'x'][..])
-    );
+    assert_eq!(h.kv.raw(&kv_key(b"h")).value.as_deref(), Some(&[ValueType::Hash as u8, b'x'][..]));
 }
 
 #[tokio::test]
@@ -806,9 +615,7 @@ async fn flush_dbsize_and_info() {
     // Keys outside the Redis span are not Redis keys and survive FLUSHALL.
     assert!(h.kv.raw(b"Zoutside").is_live());
 
-    let Reply::Verbatim { format, text } = h.run("info").await else {
-        panic!("INFO is verbatim text")
-    };
+    let Reply::Verbatim { format, text } = h.run("info").await else { panic!("INFO is verbatim text") };
     assert_eq!(&format, b"txt");
     let text = String::from_utf8(text.to_vec()).unwrap();
     for needle in [
@@ -840,20 +647,10 @@ async fn flush_dbsize_and_info() {
         keyspace.to_bytes(ProtocolVersion::Resp3),
         &b"=48\r\ntxt:# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n\r\n"[..]
     );
-    assert_eq!(
-        h.run("info nosuchsection")
-            .await
-            .to_bytes(ProtocolVersion::Resp2),
-        &b"$0\r\n\r\n"[..]
-    );
-    let Reply::Verbatim { text, .. } = h.run("info server cluster").await else {
-        panic!()
-    };
+    assert_eq!(h.run("info nosuchsection").await.to_bytes(ProtocolVersion::Resp2), &b"$0\r\n\r\n"[..]);
+    let Reply::Verbatim { text, .. } = h.run("info server cluster").await else { panic!() };
     let text = String::from_utf8(text.to_vec()).unwrap();
-    assert!(
-        text.starts_with("# Server\r\n")
-            && text.ends_with("\r\n\r\n# Cluster\r\ncluster_enabled:0\r\n")
-    );
+    assert!(text.starts_with("# Server\r\n") && text.ends_with("\r\n\r\n# Cluster\r\ncluster_enabled:0\r\n"));
 }
 
 #[tokio::test]
@@ -864,50 +661,33 @@ async fn command_introspection() {
         other => panic!("{other:?}"),
     };
     assert!(count >= 45, "count {count}");
-    let Reply::Array(all) = h.run("command").await else {
-        panic!()
-    };
+    let Reply::Array(all) = h.run("command").await else { panic!() };
     assert_eq!(all.len() as i64, count);
 
     let get_info = h.run("command info get nosuch").await;
-    let expected: &[u8] =
-        b"*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
+    let expected: &[u8] = b"*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n\
 *3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n$-1\r\n";
     assert_eq!(&get_info.to_bytes(ProtocolVersion::Resp2)[..], expected);
     assert!(get_info
         .to_bytes(ProtocolVersion::Resp3)
         .starts_with(b"*2\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n"));
 
-    let Reply::Array(mset) = h.run("command info MSET").await else {
-        panic!()
-    };
-    let Some(Reply::Array(fields)) = mset.first() else {
-        panic!()
-    };
+    let Reply::Array(mset) = h.run("command info MSET").await else { panic!() };
+    let Some(Reply::Array(fields)) = mset.first() else { panic!() };
     assert_eq!(&fields[1..2], &[int(-3)]);
     assert_eq!(&fields[3..6], &[int(1), int(-1), int(2)]);
 
     let docs = h.run("command docs get nosuch").await;
-    let expected: &[u8] =
-        b"*2\r\n$3\r\nget\r\n*8\r\n$7\r\nsummary\r\n$22\r\nGet the value of a key\r\n\
+    let expected: &[u8] = b"*2\r\n$3\r\nget\r\n*8\r\n$7\r\nsummary\r\n$22\r\nGet the value of a key\r\n\
 $5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n$10\r\ncomplexity\r\n$4\r\nO(1)\r\n";
     assert_eq!(&docs.to_bytes(ProtocolVersion::Resp2)[..], expected);
-    let Reply::Map(client_docs) = h.run("command docs client").await else {
-        panic!()
-    };
-    let Some((_, Reply::Map(fields))) = client_docs.first() else {
-        panic!()
-    };
+    let Reply::Map(client_docs) = h.run("command docs client").await else { panic!() };
+    let Some((_, Reply::Map(fields))) = client_docs.first() else { panic!() };
     assert!(fields.iter().any(|(k, _)| k == &bulk("subcommands")));
 
-    let Reply::Array(names) = h.run("command list").await else {
-        panic!()
-    };
+    let Reply::Array(names) = h.run("command list").await else { panic!() };
     assert!(names.contains(&bulk("client|setname")) && names.contains(&bulk("incrbyfloat")));
-    assert_eq!(
-        h.run("command list filterby x").await,
-        err("ERR syntax error")
-    );
+    assert_eq!(h.run("command list filterby x").await, err("ERR syntax error"));
     assert!(matches!(h.run("command help").await, Reply::Array(lines) if !lines.is_empty()));
 }
 
@@ -915,20 +695,10 @@ $5\r\nsince\r\n$5\r\n1.0.0\r\n$5\r\ngroup\r\n$6\r\nstring\r\n$10\r\ncomplexity\r
 async fn access_separates_keyed_commands_from_barriers() {
     let h = Harness::new();
     let access = |line: &str| {
-        let args = line
-            .split(' ')
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect();
+        let args = line.split(' ').map(|s| Bytes::copy_from_slice(s.as_bytes())).collect();
         Command::parse(args, &h.session, &h.ctx).unwrap().access()
     };
-    let keys = |names: &[&str]| {
-        Access::Keys(
-            names
-                .iter()
-                .map(|n| Bytes::copy_from_slice(n.as_bytes()))
-                .collect(),
-        )
-    };
+    let keys = |names: &[&str]| Access::Keys(names.iter().map(|n| Bytes::copy_from_slice(n.as_bytes())).collect());
     assert_eq!(access("GET a"), keys(&["a"]));
     assert_eq!(access("SET a b EX 10"), keys(&["a"]));
     assert_eq!(access("MSET a 1 b 2 c 3"), keys(&["a", "b", "c"]));
@@ -936,17 +706,9 @@ async fn access_separates_keyed_commands_from_barriers() {
     assert_eq!(access("DEL a b"), keys(&["a", "b"]));
     assert_eq!(access("PING"), keys(&[]));
     assert_eq!(access("COMMAND COUNT"), keys(&[]));
-    for barrier in [
-        "HELLO 3",
-        "AUTH default x",
-        "SELECT 0",
-        "CLIENT SETNAME x",
-        "QUIT",
-        "INFO",
-        "DBSIZE",
-        "FLUSHDB",
-        "FLUSHALL",
-    ] {
+    for barrier in
+        ["HELLO 3", "AUTH default x", "SELECT 0", "CLIENT SETNAME x", "QUIT", "INFO", "DBSIZE", "FLUSHDB", "FLUSHALL"]
+    {
         assert_eq!(access(barrier), Access::Barrier, "{barrier}");
     }
 }
@@ -964,14 +726,8 @@ async fn conflicting_writers_are_retried_then_given_up() {
 
     h.kv.inject_conflicts(u32::MAX);
     let reply = h.run("incr n").await;
-    assert!(
-        matches!(&reply, Reply::Error(text) if text.starts_with(b"TRYAGAIN ")),
-        "{reply:?}"
-    );
-    assert_eq!(
-        h.kv.write_count(),
-        4 + super::super::retry::MAX_ATTEMPTS as usize
-    );
+    assert!(matches!(&reply, Reply::Error(text) if text.starts_with(b"TRYAGAIN ")), "{reply:?}");
+    assert_eq!(h.kv.write_count(), 4 + super::super::retry::MAX_ATTEMPTS as usize);
     h.kv.inject_conflicts(0);
     assert_eq!(h.run("get n").await, bulk("1"));
 }
@@ -986,13 +742,7 @@ async fn read_modify_writes_are_conditioned_on_the_version_read() {
     assert_eq!(h.kv.raw(&kv_key(b"a")).version, version);
     h.run("append a x").await;
     let (conditions, _) = h.kv.last_write().unwrap();
-    assert_eq!(
-        conditions,
-        vec![crate::kv::Condition {
-            key: kv_key(b"a"),
-            expected_version: version
-        }]
-    );
+    assert_eq!(conditions, vec![crate::kv::Condition { key: kv_key(b"a"), expected_version: version }]);
 }
 
 #[tokio::test]
@@ -1000,10 +750,5 @@ async fn commands_processed_are_counted() {
     let mut h = Harness::new();
     h.run("ping").await;
     h.run("get a").await;
-    assert_eq!(
-        h.ctx
-            .total_commands_processed
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2
-    );
+    assert_eq!(h.ctx.total_commands_processed.load(std::sync::atomic::Ordering::Relaxed), 2);
 }

@@ -19,11 +19,7 @@ pub struct Ttl {
 impl Ttl {
     /// `name` is one of `ttl`, `pttl`, `expiretime`, `pexpiretime`.
     pub fn parse(name: &str, args: &[Bytes]) -> Result<Self, RedisError> {
-        Ok(Ttl {
-            key: arg(args, 1)?,
-            milliseconds: name.starts_with('p'),
-            absolute: name.ends_with("expiretime"),
-        })
+        Ok(Ttl { key: arg(args, 1)?, milliseconds: name.starts_with('p'), absolute: name.ends_with("expiretime") })
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
@@ -35,16 +31,8 @@ impl Ttl {
         let Some(expire_at) = state.expire_at_ms else {
             return Ok(Reply::Integer(-1));
         };
-        let ms = if self.absolute {
-            expire_at
-        } else {
-            expire_at.saturating_sub(snapshot.now_ms)
-        };
+        let ms = if self.absolute { expire_at } else { expire_at.saturating_sub(snapshot.now_ms) };
         let ms = i64::try_from(ms).unwrap_or(i64::MAX);
-        Ok(Reply::Integer(if self.milliseconds {
-            ms
-        } else {
-            ms.saturating_add(500) / 1000
-        }))
+        Ok(Reply::Integer(if self.milliseconds { ms } else { ms.saturating_add(500) / 1000 }))
     }
 }
