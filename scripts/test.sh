@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+cargo fmt --check
 cargo test --release --workspace --all-targets -- --test-threads 2
