@@ -16,6 +16,9 @@
 //! grpc = "127.0.0.1:50051"
 //! metrics = "127.0.0.1:9090"
 //! requirepass = "secret"
+//! rate_limit = 100000         # commands/s for the whole gateway (default: unlimited)
+//! client_rate_limit = 5000     # commands/s per connection (default: unlimited)
+//! max_in_flight = 10000        # commands executing at once
 //! ```
 
 use std::net::SocketAddr;
@@ -58,6 +61,20 @@ pub struct GatewayFile {
     pub grpc: Option<SocketAddr>,
     pub metrics: Option<SocketAddr>,
     pub requirepass: Option<String>,
+    pub rate_limit: Option<u32>,
+    pub client_rate_limit: Option<u32>,
+    pub max_in_flight: Option<usize>,
+}
+
+/// Commands executing at once per gateway unless configured.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 10_000;
+
+pub fn limits(args: &GatewayArgs, file: &GatewayFile) -> strata_gateway::limits::LimitsConfig {
+    strata_gateway::limits::LimitsConfig {
+        global_rate: args.rate_limit.or(file.rate_limit).and_then(std::num::NonZeroU32::new),
+        client_rate: args.client_rate_limit.or(file.client_rate_limit).and_then(std::num::NonZeroU32::new),
+        max_in_flight: args.max_in_flight.or(file.max_in_flight).unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+    }
 }
 
 impl FileConfig {
@@ -106,6 +123,7 @@ pub fn core_config(args: CoreArgs, file: CoreFile) -> anyhow::Result<strata_core
 }
 
 pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<strata_gateway::GatewayConfig> {
+    let limits = limits(&args, &file);
     let core = if args.core.is_empty() { file.core } else { args.core };
     if core.is_empty() {
         bail!("--core needs at least one core node address");
@@ -117,6 +135,7 @@ pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<st
         grpc: args.grpc.or(file.grpc).unwrap_or_else(|| addr("127.0.0.1:50051")),
         metrics: args.metrics.or(file.metrics).unwrap_or_else(|| addr("127.0.0.1:9090")),
         requirepass: args.requirepass.or(file.requirepass),
+        limits,
     })
 }
 

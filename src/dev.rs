@@ -79,7 +79,8 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
         redis: socket(args.redis_port)?,
         grpc: socket(args.grpc_port)?,
         metrics: socket(args.metrics_port)?,
-        requirepass: args.requirepass.clone().or(file.gateway.requirepass),
+        requirepass: args.requirepass.clone().or(file.gateway.requirepass.clone()),
+        limits: crate::config::limits(&crate::GatewayArgs::default(), &file.gateway),
     };
     let gateway = match strata_gateway::Gateway::bind(gateway_config).await {
         Ok(g) => g,

@@ -74,6 +74,15 @@ pub struct GatewayArgs {
     /// Require clients to AUTH with this password.
     #[arg(long, env = "STRATA_REQUIREPASS")]
     requirepass: Option<String>,
+    /// Commands per second this gateway accepts across all connections (default: unlimited).
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    /// Commands per second per connection (default: unlimited).
+    #[arg(long)]
+    client_rate_limit: Option<u32>,
+    /// Commands executing at once in this gateway before new ones are refused.
+    #[arg(long)]
+    max_in_flight: Option<usize>,
 }
 
 fn init_logging(format: &str) {

@@ -138,7 +138,7 @@ impl Node {
         };
         let raft = RaftService { replicas: self.replicas.clone() };
         let grpc = tonic::service::Routes::new(
-            KvServer::new(kv).max_decoding_message_size(600 << 20).max_encoding_message_size(usize::MAX),
+            KvServer::new(kv).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX),
         )
         .add_service(
             RaftTransportServer::new(raft).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX),

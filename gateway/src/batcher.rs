@@ -87,3 +87,63 @@ async fn run<Req, Resp, F, Fut>(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn requests_waiting_behind_a_batch_leave_together() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let batcher = {
+            let (sizes, gate) = (sizes.clone(), gate.clone());
+            Batcher::start(
+                move |reqs: Vec<u32>| {
+                    let (sizes, gate) = (sizes.clone(), gate.clone());
+                    async move {
+                        sizes.lock().unwrap().push(reqs.len());
+                        if reqs.len() == 1 {
+                            gate.notified().await; // hold the first batch in flight
+                        }
+                        Ok(reqs.into_iter().map(|r| r * 10).collect())
+                    }
+                },
+                64,
+                1,
+            )
+        };
+        let batcher = Arc::new(batcher);
+        let first = tokio::spawn({
+            let b = batcher.clone();
+            async move { b.call(1).await }
+        });
+        while sizes.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let rest: Vec<_> = (2..=6)
+            .map(|i| {
+                let b = batcher.clone();
+                tokio::spawn(async move { b.call(i).await })
+            })
+            .collect();
+        // Let all five queue up behind the held batch, then release it.
+        tokio::task::yield_now().await;
+        gate.notify_one();
+        assert_eq!(first.await.unwrap().unwrap(), 10);
+        for (i, r) in rest.into_iter().enumerate() {
+            assert_eq!(r.await.unwrap().unwrap(), (i as u32 + 2) * 10, "each caller gets its own answer");
+        }
+        assert_eq!(*sizes.lock().unwrap(), vec![1, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_or_short_batch_fails_every_caller() {
+        let failing = Batcher::start(|_: Vec<u8>| async { Err::<Vec<u8>, _>(Status::unavailable("node down")) }, 8, 1);
+        assert_eq!(failing.call(1).await.unwrap_err().code(), tonic::Code::Unavailable);
+        let short = Batcher::start(|_: Vec<u8>| async { Ok(Vec::<u8>::new()) }, 8, 1);
+        assert_eq!(short.call(1).await.unwrap_err().code(), tonic::Code::Internal);
+    }
+}

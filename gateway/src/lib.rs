@@ -4,6 +4,7 @@
 
 pub mod batcher;
 pub mod core_kv;
+pub mod limits;
 pub mod metrics;
 pub mod redis_server;
 pub mod routing;
@@ -29,6 +30,7 @@ pub struct GatewayConfig {
     pub metrics: SocketAddr,
     /// Redis `requirepass`: clients must AUTH with it when set.
     pub requirepass: Option<String>,
+    pub limits: limits::LimitsConfig,
 }
 
 /// A gateway whose listeners are bound (so ports chosen by the OS are known) but not yet
@@ -43,6 +45,7 @@ pub struct Gateway {
     router: Arc<Router>,
     metrics: GatewayMetrics,
     ctx: Arc<ServerContext>,
+    limits: limits::LimitsConfig,
 }
 
 impl Gateway {
@@ -64,6 +67,7 @@ impl Gateway {
             router,
             metrics,
             ctx,
+            limits: config.limits,
         })
     }
 
@@ -74,7 +78,7 @@ impl Gateway {
             tracing::warn!(error = %e, "initial route refresh failed");
         }
         let kv = CoreKv::new(self.router.clone());
-        let redis = RedisServer::new(kv, self.ctx.clone(), self.metrics.clone());
+        let redis = RedisServer::new(kv, self.ctx.clone(), self.metrics.clone(), self.limits);
         let redis_task = tokio::spawn(redis.serve(self.redis));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();

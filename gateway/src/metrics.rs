@@ -10,6 +10,7 @@ pub struct GatewayMetrics {
     pub route_refreshes: IntCounter,
     pub retries: IntCounterVec,
     pub core_transport_errors: IntCounter,
+    pub refused: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -27,8 +28,14 @@ impl GatewayMetrics {
         let core_transport_errors =
             IntCounter::new("core_transport_errors_total", "Core calls that failed in transport")
                 .expect("valid metric");
+        let refused = IntCounterVec::new(
+            Opts::new("commands_refused_total", "Commands refused by rate limits or the in-flight bound"),
+            &["reason"],
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(refused.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(connections.clone()),
             Box::new(commands.clone()),
             Box::new(route_refreshes.clone()),
             Box::new(retries.clone()),
@@ -36,7 +43,7 @@ impl GatewayMetrics {
         ] {
             registry.register(m).expect("metric registered once");
         }
-        Self { registry, connections, commands, route_refreshes, retries, core_transport_errors }
+        Self { registry, connections, commands, route_refreshes, retries, core_transport_errors, refused }
     }
 
     pub fn render(&self) -> String {

@@ -16,8 +16,10 @@ use strata_protocols::redis::{self, Access, Command, ServerContext, Session};
 use strata_protocols::resp::{self, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::core_kv::CoreKv;
+use crate::limits::{Admission, ClientLimiter, LimitsConfig};
 use crate::metrics::GatewayMetrics;
 
 /// Commands in one wave at most; bounds the memory of replies held before writing.
@@ -25,14 +27,15 @@ const MAX_WAVE: usize = 1024;
 
 pub struct RedisServer {
     pub kv: CoreKv,
+    pub admission: Admission,
     pub ctx: Arc<ServerContext>,
     pub metrics: GatewayMetrics,
     next_client_id: AtomicU64,
 }
 
 impl RedisServer {
-    pub fn new(kv: CoreKv, ctx: Arc<ServerContext>, metrics: GatewayMetrics) -> Arc<Self> {
-        Arc::new(Self { kv, ctx, metrics, next_client_id: AtomicU64::new(1) })
+    pub fn new(kv: CoreKv, ctx: Arc<ServerContext>, metrics: GatewayMetrics, limits: LimitsConfig) -> Arc<Self> {
+        Arc::new(Self { kv, admission: Admission::new(limits), ctx, metrics, next_client_id: AtomicU64::new(1) })
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
@@ -63,6 +66,7 @@ impl RedisServer {
 
     async fn handle(&self, mut stream: TcpStream, id: u64) -> std::io::Result<()> {
         let mut session = Session::new(id, &self.ctx);
+        let client = self.admission.client();
         let mut input = BytesMut::with_capacity(16 * 1024);
         loop {
             let mut requests = Vec::new();
@@ -91,7 +95,7 @@ impl RedisServer {
                 continue;
             }
             let mut output = BytesMut::new();
-            let close = self.run_pipeline(requests, &mut session, &mut output).await;
+            let close = self.run_pipeline(requests, &mut session, &client, &mut output).await;
             if let Some(e) = &protocol_error {
                 // Like Redis: report the protocol error, then drop the connection.
                 e.to_reply().encode(session.protocol, &mut output);
@@ -106,20 +110,39 @@ impl RedisServer {
 
     /// Executes a batch of requests, appending encoded replies in order. Returns true when
     /// the connection must close (QUIT).
-    async fn run_pipeline(&self, requests: Vec<Vec<Bytes>>, session: &mut Session, output: &mut BytesMut) -> bool {
-        let mut wave: Vec<Result<Command, Reply>> = Vec::new();
+    async fn run_pipeline(
+        &self,
+        requests: Vec<Vec<Bytes>>,
+        session: &mut Session,
+        client: &ClientLimiter,
+        output: &mut BytesMut,
+    ) -> bool {
+        let mut wave: Vec<Result<(Command, OwnedSemaphorePermit), Reply>> = Vec::new();
         let mut wave_keys: HashSet<Bytes> = HashSet::new();
         for args in requests {
-            let parsed = Command::parse(args, session, &self.ctx);
+            let parsed = Command::parse(args, session, &self.ctx).and_then(|cmd| match self.admission.admit(client) {
+                Ok(permit) => Ok((cmd, permit)),
+                Err(refused) => {
+                    self.metrics.refused.with_label_values(&[refused.label()]).inc();
+                    Err(Reply::Error(format!("TRYAGAIN {refused}").into()))
+                }
+            });
             let access = match &parsed {
-                Ok(cmd) => cmd.access(),
+                Ok((cmd, _)) => cmd.access(),
                 Err(_) => Access::Keys(Vec::new()),
             };
             match access {
                 Access::Barrier => {
                     self.run_wave(std::mem::take(&mut wave), session, output).await;
                     wave_keys.clear();
-                    let Ok(cmd) = parsed else { continue };
+                    let (cmd, _permit) = match parsed {
+                        Ok(admitted) => admitted,
+                        Err(reply) => {
+                            self.count(&reply);
+                            reply.encode(session.protocol, output);
+                            continue;
+                        }
+                    };
                     let outcome = redis::execute(cmd, session, &self.kv, &self.ctx).await;
                     self.count(&outcome.reply);
                     outcome.reply.encode(session.protocol, output);
@@ -142,13 +165,18 @@ impl RedisServer {
         false
     }
 
-    async fn run_wave(&self, wave: Vec<Result<Command, Reply>>, session: &Session, output: &mut BytesMut) {
+    async fn run_wave(
+        &self,
+        wave: Vec<Result<(Command, OwnedSemaphorePermit), Reply>>,
+        session: &Session,
+        output: &mut BytesMut,
+    ) {
         if wave.is_empty() {
             return;
         }
         let replies = futures::future::join_all(wave.into_iter().map(|parsed| async move {
             match parsed {
-                Ok(cmd) => {
+                Ok((cmd, _permit)) => {
                     // Keyed commands never change the session; they get a copy.
                     let mut copy = session.clone();
                     redis::execute(cmd, &mut copy, &self.kv, &self.ctx).await.reply

@@ -322,7 +322,7 @@ impl Router {
                 Err(status) => {
                     last_problem = format!("{addr}: {}", status.message());
                     self.metrics.core_transport_errors.inc();
-                    if status.code() != tonic::Code::Internal {
+                    if is_retryable(&status) {
                         // Transport failure or timeout: forget this leader, try another replica.
                         self.set_leader(route.descriptor.range_id, None);
                         self.failed.write().unwrap_or_else(|e| e.into_inner()).insert(addr.clone(), Instant::now());
@@ -350,4 +350,11 @@ impl Router {
             Some(Kind::Unavailable(_)) | None => self.set_leader(range_id, None),
         }
     }
+}
+
+/// Transport-level failures worth another attempt (possibly on another node). Anything else
+/// is the core refusing the request itself, and retrying would only repeat the refusal.
+fn is_retryable(status: &tonic::Status) -> bool {
+    use tonic::Code::*;
+    matches!(status.code(), Unavailable | DeadlineExceeded | Cancelled | Unknown | Aborted | ResourceExhausted)
 }

@@ -160,3 +160,50 @@ async fn metrics_and_health_endpoints() {
     assert!(core_metrics.contains("strata_core_raft_state"), "{core_metrics}");
     assert!(get(core, "/healthz").await.starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limits_and_in_flight_bound_refuse_with_tryagain() {
+    let cluster = Cluster::start_with(&[], &["--client-rate-limit", "5"]).await;
+    let mut conn = RawConn::connect(cluster.redis_port).await;
+    let pipeline: Vec<u8> = (0..20).flat_map(|_| encode_command(&[b"PING"])).collect();
+    conn.send_raw(&pipeline).await;
+    let mut replies = Vec::new();
+    for _ in 0..20 {
+        replies.push(conn.read_reply().await.unwrap());
+    }
+    let passed = replies.iter().filter(|r| *r == "+PONG\r\n").count();
+    let refused =
+        replies.iter().filter(|r| r.starts_with("-TRYAGAIN client rate limit exceeded (5 commands/s")).count();
+    assert_eq!((passed, refused), (5, 15), "{replies:?}");
+    // Another connection has its own budget.
+    let mut other = RawConn::connect(cluster.redis_port).await;
+    assert_eq!(other.cmd("PING").await, "+PONG\r\n");
+    drop(cluster);
+
+    let cluster = Cluster::start_with(&[], &["--max-in-flight", "1"]).await;
+    let mut conn = RawConn::connect(cluster.redis_port).await;
+    // Ten GETs of distinct keys form one concurrent wave: one runs, nine are refused.
+    let pipeline: Vec<u8> = (0..10).flat_map(|i| encode_command(&[b"GET", format!("k{i}").as_bytes()])).collect();
+    conn.send_raw(&pipeline).await;
+    let mut refused = 0;
+    for _ in 0..10 {
+        let reply = conn.read_reply().await.unwrap();
+        if reply.starts_with("-TRYAGAIN too many commands in flight on this gateway (max 1)") {
+            refused += 1;
+        } else {
+            assert_eq!(reply, "$-1\r\n");
+        }
+    }
+    assert_eq!(refused, 9);
+    // Permits come back: the connection keeps working.
+    assert_eq!(conn.cmd("SET k0 v").await, "+OK\r\n");
+    let metrics = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", cluster.gateway_metrics_port)).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    assert!(metrics.contains("strata_gateway_commands_refused_total{reason=\"in_flight\"} 9"), "{metrics}");
+}

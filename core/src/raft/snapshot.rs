@@ -27,6 +27,9 @@ pub struct SnapshotHeader {
     pub descriptor: RangeDescriptor,
     pub clock_ceiling: u64,
     pub last_commit_ts: u64,
+    /// Committed request ids still inside the dedup window, with their commit timestamps:
+    /// part of the replicated state, because apply consults them.
+    pub requests: Vec<(u128, u64)>,
     pub has_data: bool,
 }
 
@@ -111,6 +114,7 @@ fn write_snapshot(
     let clock_ceiling: u64 = meta(keys::HLC_CEILING)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
     let last_commit_ts: u64 =
         meta(keys::LAST_COMMIT_TS)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
+    let requests = remembered_requests(engine, &snap.snapshot, range_id, last_commit_ts)?;
 
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("build-{range_id}-{}.sst", crate::hlc::wall_clock_ms()));
@@ -138,7 +142,7 @@ fn write_snapshot(
         Vec::new()
     };
     let _ = std::fs::remove_file(&path);
-    let header = SnapshotHeader { applied, membership, descriptor, clock_ceiling, last_commit_ts, has_data };
+    let header = SnapshotHeader { applied, membership, descriptor, clock_ceiling, last_commit_ts, requests, has_data };
     let header_bytes = encode(&header).map_err(corrupt)?;
     let mut out = Vec::with_capacity(4 + header_bytes.len() + sst.len());
     out.extend_from_slice(&(header_bytes.len() as u32).to_be_bytes());
@@ -208,6 +212,12 @@ pub fn install(
         keys::range_record(range_id, keys::LAST_COMMIT_TS),
         encode(&header.last_commit_ts).map_err(corrupt)?,
     );
+    // Replace the dedup records: apply must answer retries exactly as the sender's state did.
+    let (first, last) = request_bounds(range_id);
+    batch.delete_range_cf(meta_cf, first, last);
+    for (id, ts) in &header.requests {
+        batch.put_cf(meta_cf, keys::request_record(range_id, *id), encode(ts).map_err(corrupt)?);
+    }
     engine.write_synced(batch)?;
     Ok(header)
 }
@@ -223,4 +233,46 @@ fn index_expiring_values(engine: &Engine, descriptor: &RangeDescriptor) -> Resul
         Ok(true)
     })?;
     engine.write_synced(batch)
+}
+
+/// Key bounds of a range's request records in `range_meta`.
+fn request_bounds(range_id: u64) -> (Vec<u8>, Vec<u8>) {
+    (keys::request_record(range_id, 0), {
+        let mut last = keys::request_record(range_id, u128::MAX);
+        last.push(0);
+        last
+    })
+}
+
+/// Request records a snapshot must carry: those apply could still honour after `last_commit_ts`.
+fn remembered_requests(
+    engine: &Engine,
+    snap: &SnapshotWithThreadMode<'static, DB>,
+    range_id: u64,
+    last_commit_ts: u64,
+) -> Result<Vec<(u128, u64)>, storage::StorageError> {
+    let (first, last) = request_bounds(range_id);
+    let window = crate::hlc::pack(super::state_machine::REQUEST_DEDUP_WINDOW_MS, 0);
+    let mut opts = ReadOptions::default();
+    opts.set_snapshot(snap);
+    opts.set_iterate_upper_bound(last);
+    let iter = engine.db().iterator_cf_opt(
+        engine.cf(CF_RANGE_META),
+        opts,
+        IteratorMode::From(&first, rocksdb::Direction::Forward),
+    );
+    let mut out = Vec::new();
+    for item in iter {
+        let (k, v) = item?;
+        let id: [u8; 16] = match k.get(k.len().saturating_sub(16)..).and_then(|b| b.try_into().ok()) {
+            Some(id) => id,
+            None => continue,
+        };
+        let ts: u64 =
+            decode(&v).map_err(|e| storage::StorageError::Corrupt { what: "request record", detail: e.to_string() })?;
+        if ts.saturating_add(window) > last_commit_ts {
+            out.push((u128::from_be_bytes(id), ts));
+        }
+    }
+    Ok(out)
 }

@@ -463,9 +463,12 @@ mod tests {
     async fn snapshots_round_trip_through_sst_ingestion() {
         let src_dir = tempfile::tempdir().unwrap();
         let (_src_engine, mut src) = open(src_dir.path());
-        let commands = (0..100)
+        let mut commands: Vec<WriteCommand> = (0..100)
             .map(|i| write(0, vec![], vec![put(&format!("key{i:03}"), &format!("v{i}"), ExpireAt::Never)]))
             .collect();
+        // A write with a request id: its dedup record must travel with the snapshot.
+        let retried = write(77, vec![("counter", 0)], vec![put("counter", "1", ExpireAt::Never)]);
+        commands.push(retried.clone());
         src.apply(vec![
             entry(1, Proposal::Writes { base_ts: 1_000, commands }),
             entry(2, Proposal::ClockCeiling { ceiling: 9_999 }),
@@ -493,6 +496,15 @@ mod tests {
         let (applied, _) = dst.applied_state().await.unwrap();
         assert_eq!(applied.map(|l| l.index), Some(2));
         assert_eq!(dst.shared().clock_ceiling.load(Ordering::Acquire), 9_999);
-        assert_eq!(dst.shared().last_commit_ts.load(Ordering::Acquire), 1_099);
+        assert_eq!(dst.shared().last_commit_ts.load(Ordering::Acquire), 1_100);
+        // The retry of request 77 is recognised on the new replica as on the old one.
+        let on_src = src
+            .apply(vec![entry(3, Proposal::Writes { base_ts: 2_000, commands: vec![retried.clone()] })])
+            .await
+            .unwrap();
+        let on_dst =
+            dst.apply(vec![entry(3, Proposal::Writes { base_ts: 2_000, commands: vec![retried] })]).await.unwrap();
+        assert_eq!(on_src[0].outcomes, vec![CommandOutcome::Committed { commit_ts: 1_100 }]);
+        assert_eq!(on_dst[0].outcomes, on_src[0].outcomes);
     }
 }
