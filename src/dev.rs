@@ -1,6 +1,6 @@
 //! `strata dev`: a whole cluster on one machine. Each core replica is a separate `strata core`
 //! process with its own data directory (so killing one behaves like losing a machine); the
-//! gateway runs in this process. Data stays under `--data-dir` across restarts.
+//! gateways (`--gateways N`, default 1) run in this process, each with its own listeners. Data stays under `--data-dir` across restarts.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +39,9 @@ pub struct DevArgs {
     core_port: u16,
     #[arg(long, default_value_t = 3)]
     nodes: u16,
+    /// Gateways to run; gateway N uses redis/grpc/metrics ports + N - 1.
+    #[arg(long, default_value_t = 1)]
+    gateways: u16,
     #[arg(long, env = "STRATA_REQUIREPASS")]
     requirepass: Option<String>,
 }
@@ -74,26 +77,32 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
     }
 
     let socket = |port: u16| -> anyhow::Result<SocketAddr> { Ok(format!("{}:{port}", args.host).parse()?) };
-    let gateway_config = strata_gateway::GatewayConfig {
-        core: addrs.iter().map(|(_, a)| a.clone()).collect(),
-        redis: socket(args.redis_port)?,
-        grpc: socket(args.grpc_port)?,
-        metrics: socket(args.metrics_port)?,
-        requirepass: args.requirepass.clone().or(file.gateway.requirepass.clone()),
-        limits: crate::config::limits(&crate::GatewayArgs::default(), &file.gateway),
-    };
-    let gateway = match strata_gateway::Gateway::bind(gateway_config).await {
-        Ok(g) => g,
-        Err(e) => {
-            stop_cores(&mut cores).await;
-            return Err(e.context("binding gateway listeners"));
+    let mut gateways = Vec::new();
+    for i in 0..args.gateways.max(1) {
+        let config = strata_gateway::GatewayConfig {
+            core: addrs.iter().map(|(_, a)| a.clone()).collect(),
+            redis: socket(args.redis_port + i)?,
+            grpc: socket(args.grpc_port + i)?,
+            metrics: socket(args.metrics_port + i)?,
+            requirepass: args.requirepass.clone().or(file.gateway.requirepass.clone()),
+            limits: crate::config::limits(&crate::GatewayArgs::default(), &file.gateway),
+        };
+        match strata_gateway::Gateway::bind(config).await {
+            Ok(g) => gateways.push(g),
+            Err(e) => {
+                stop_cores(&mut cores).await;
+                return Err(e.context(format!("binding the listeners of gateway {}", i + 1)));
+            }
         }
-    };
+    }
 
     say!("Strata dev cluster (data in {})", args.data_dir.display());
-    say!("  redis    {}   try: redis-cli -p {}", gateway.redis_addr, gateway.redis_addr.port());
-    say!("  grpc     {}", gateway.grpc_addr);
-    say!("  metrics  http://{}/metrics", gateway.metrics_addr);
+    for (i, gateway) in gateways.iter().enumerate() {
+        let port = gateway.redis_addr.port();
+        say!("  redis    {}   try: redis-cli -p {port}   (gateway {})", gateway.redis_addr, i + 1);
+        say!("  grpc     {}", gateway.grpc_addr);
+        say!("  metrics  http://{}/metrics", gateway.metrics_addr);
+    }
     for core in &cores {
         say!(
             "  core {}   {}   data {}   metrics http://{}/metrics",
@@ -108,14 +117,22 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
         None => say!("warning: no leader elected yet; see core.log files"),
     }
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(gateway.serve(async move {
-        let _ = stop_rx.await;
-    }));
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let serving: Vec<_> = gateways
+        .into_iter()
+        .map(|gateway| {
+            let mut stop = stop_tx.subscribe();
+            tokio::spawn(gateway.serve(async move {
+                let _ = stop.recv().await;
+            }))
+        })
+        .collect();
     crate::shutdown_signal().await;
     say!("stopping...");
     let _ = stop_tx.send(());
-    let _ = serving.await;
+    for task in serving {
+        let _ = task.await;
+    }
     stop_cores(&mut cores).await;
     say!("stopped; data kept in {}", args.data_dir.display());
     Ok(())

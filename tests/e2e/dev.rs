@@ -10,11 +10,12 @@ use crate::cluster::{eventually, free_port, STRATA};
 fn start_dev(dir: &std::path::Path, redis_port: u16, core_port: u16) -> (Child, Vec<String>) {
     let mut child = Command::new(STRATA)
         .arg("dev")
+        .args(["--gateways", "2"])
         .arg("--data-dir")
         .arg(dir)
         .args(["--redis-port", &redis_port.to_string()])
-        .args(["--grpc-port", &free_port().to_string()])
-        .args(["--metrics-port", &free_port().to_string()])
+        .args(["--grpc-port", &free_port_run().to_string()])
+        .args(["--metrics-port", &free_port_run().to_string()])
         .args(["--core-port", &core_port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -56,17 +57,23 @@ fn free_port_run() -> u16 {
 async fn dev_cluster_runs_stops_and_keeps_its_data() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("strata-data");
-    let redis_port = free_port();
+    let redis_port = free_port_run();
     let core_port = free_port_run();
     let (child, lines) = start_dev(&data, redis_port, core_port);
     let text = lines.join("\n");
     assert!(text.contains(&format!("redis    127.0.0.1:{redis_port}")), "{text}");
+    assert!(text.contains(&format!("redis    127.0.0.1:{}", redis_port + 1)), "second gateway: {text}");
     assert!(text.contains("core 3"), "{text}");
     assert!(text.contains("ready: range 1 leader is core"), "{text}");
     let url = format!("redis://127.0.0.1:{redis_port}/");
     let mut conn = crate::cluster::connect(&url).await.unwrap();
     let _: () = redis::cmd("SET").arg("dev:key").arg("survives").query_async(&mut conn).await.unwrap();
     drop(conn);
+    // Both gateways front the same core.
+    let mut second = crate::cluster::connect(&format!("redis://127.0.0.1:{}/", redis_port + 1)).await.unwrap();
+    let seen: String = redis::cmd("GET").arg("dev:key").query_async(&mut second).await.unwrap();
+    assert_eq!(seen, "survives");
+    drop(second);
     interrupt(child);
     for n in 1..=3 {
         assert!(data.join(format!("node-{n}/db")).is_dir(), "node {n} keeps its RocksDB on disk");
