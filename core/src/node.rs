@@ -105,8 +105,11 @@ impl Node {
         let log_store = LogStore::new(self.engine.clone(), range_id);
         let network = NetworkFactory { channels: PeerChannels::default(), range_id };
         let raft = Raft::new(self.config.node_id, Arc::new(raft_config), network, log_store, state_machine).await?;
-        if !raft.is_initialized().await? && !initial.replicas.is_empty() {
-            // Every founding node may call this: they all propose the same initial membership.
+        // Only the founding node with the smallest id bootstraps the group: if every founder
+        // initialized, all would campaign at once in term 1, split the vote and force a
+        // second election a second later. The others join when it contacts them.
+        let bootstrapper = initial.replicas.iter().map(|(id, _)| *id).min();
+        if bootstrapper == Some(self.config.node_id) && !raft.is_initialized().await? {
             if let Err(e) = raft.initialize(initial_members(&initial.replicas)).await {
                 tracing::info!(range_id, error = %e, "initialize skipped");
             }
