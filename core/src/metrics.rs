@@ -33,7 +33,10 @@ impl CoreMetrics {
         )
         .expect("valid metric");
         let raft = IntGaugeVec::new(
-            Opts::new("raft_state", "Raft state per range: term, leader, last_log_index, applied_index, is_leader"),
+            Opts::new(
+                "raft_state",
+                "Raft state per range: term, leader, last_log_index, applied_index, is_leader, snapshots_installed",
+            ),
             &["range", "field"],
         )
         .expect("valid metric");

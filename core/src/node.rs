@@ -94,7 +94,8 @@ impl Node {
             election_timeout_min: timing.election_timeout_min_ms,
             election_timeout_max: timing.election_timeout_max_ms,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timing.snapshot_after_entries),
-            max_in_snapshot_log_to_keep: 1_000,
+            // Keep some log after a snapshot for followers that are only slightly behind.
+            max_in_snapshot_log_to_keep: (timing.snapshot_after_entries / 2).min(1_000),
             max_payload_entries: 64,
             ..Default::default()
         }
@@ -226,6 +227,7 @@ async fn publish_raft_metrics(replicas: Replicas, metrics: CoreMetrics) {
             set("is_leader", (m.current_leader == Some(r.node_id)) as u64);
             set("last_log_index", m.last_log_index.unwrap_or(0));
             set("applied_index", m.last_applied.map(|l| l.index).unwrap_or(0));
+            set("snapshots_installed", r.applied.snapshots_installed.load(std::sync::atomic::Ordering::Relaxed));
         }
     }
 }

@@ -182,6 +182,24 @@ impl Cluster {
         status.ranges.first().map(|r| r.applied_index)
     }
 
+    /// One field of a node's `strata_core_raft_state` metric for the first range.
+    pub async fn raft_metric(&self, node: u64, field: &str) -> Option<i64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.core(node).addr.clone();
+        let fetch = async {
+            let mut s = tokio::net::TcpStream::connect(&addr).await.ok()?;
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.ok()?;
+            Some(out)
+        };
+        let text = tokio::time::timeout(Duration::from_secs(2), fetch).await.ok()??;
+        let needle = format!("field=\"{field}\"");
+        text.lines()
+            .filter(|l| l.starts_with("strata_core_raft_state") && l.contains(&needle) && l.contains("range=\"1\""))
+            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+    }
+
     pub fn core(&self, id: u64) -> &CoreNode {
         self.cores.iter().find(|c| c.id == id).expect("node id")
     }

@@ -169,6 +169,11 @@ async fn lagging_replica_catches_up_from_a_snapshot() {
         (applied >= target).then_some(())
     })
     .await;
+    let installed = eventually(Duration::from_secs(5), "the metric to publish", || async {
+        cluster.raft_metric(lagger, "snapshots_installed").await.filter(|n| *n > 0)
+    })
+    .await;
+    assert!(installed >= 1, "caught up by a snapshot, not by replaying the log");
     // Now make the caught-up replica necessary for a quorum: it must hold the data.
     let third = [1, 2, 3].into_iter().find(|id| *id != leader && *id != lagger).unwrap();
     cluster.kill(third);

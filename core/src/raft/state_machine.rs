@@ -33,6 +33,8 @@ pub struct AppliedState {
     /// Commit timestamp of the newest applied write.
     pub last_commit_ts: AtomicU64,
     pub applied_index: AtomicU64,
+    /// Snapshots installed on this replica since it started.
+    pub snapshots_installed: AtomicU64,
 }
 
 impl AppliedState {
@@ -76,6 +78,7 @@ impl StateMachine {
             clock_ceiling: AtomicU64::new(read_u64(keys::HLC_CEILING)?),
             last_commit_ts: AtomicU64::new(read_u64(keys::LAST_COMMIT_TS)?),
             applied_index: AtomicU64::new(0),
+            snapshots_installed: AtomicU64::new(0),
         };
         let sm =
             Self { engine, range_id, shared: Arc::new(shared), current_snapshot: Default::default(), snapshot_dir };
@@ -339,6 +342,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.shared.applied_index.store(applied.index, Ordering::Release);
         }
         *self.current_snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some((meta.clone(), bytes));
+        self.shared.snapshots_installed.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
