@@ -4,5 +4,5 @@
 # `strata dev` (e.g. --redis-port 6380).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh
+./scripts/install-deps.sh build
 exec cargo run --release --bin strata -- dev "$@"

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Installs the system packages Strata needs: libclang (RocksDB's Rust bindings are generated
-# with bindgen), a C++ compiler for RocksDB itself, and redis-server/redis-tools (the
-# reference server for compatibility tests, redis-cli, and redis-benchmark for the bench).
+# Installs the system packages Strata needs.
+#   scripts/install-deps.sh build   libclang (RocksDB's Rust bindings are generated with
+#                                   bindgen) and a C++ toolchain for RocksDB itself
+#   scripts/install-deps.sh         the above, plus redis-server and redis-tools: the reference
+#                                   server for compatibility tests, redis-cli, redis-benchmark
+# (`build` alone keeps Debian's redis-server service from grabbing port 6379 before
+# `strata dev` does.)
 set -euo pipefail
+mode="${1:-all}"
 need=()
 command -v c++ >/dev/null || need+=(g++)
 command -v make >/dev/null || need+=(make)
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
-command -v redis-server >/dev/null || need+=(redis-server)
-command -v redis-cli >/dev/null || need+=(redis-tools)
-command -v redis-benchmark >/dev/null || need+=(redis-tools)
+if [ "$mode" != build ]; then
+  command -v redis-server >/dev/null || need+=(redis-server)
+  { command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null; } || need+=(redis-tools)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
