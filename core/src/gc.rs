@@ -89,6 +89,7 @@ async fn sweep(engine: &Engine, replicas: &Replicas) -> Result<(), String> {
                 // Conditioned on the version seen, so a key rewritten meanwhile survives.
                 let command = WriteCommand {
                     request_id: 0,
+                    epoch: None,
                     conditions: vec![(key.clone(), version)],
                     ops: vec![Op::Delete { key }],
                 };

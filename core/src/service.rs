@@ -38,6 +38,14 @@ impl Replicas {
     }
 }
 
+/// The descriptor as the wire carries it, with the leader this replica knows of and its term.
+pub fn describe(replica: &Replica) -> pb::RangeDescriptor {
+    let m = replica.raft.metrics().borrow().clone();
+    let mut d = descriptor_to_proto(&replica.descriptor(), m.current_leader);
+    d.leader_term = m.current_term;
+    d
+}
+
 pub fn descriptor_to_proto(d: &RangeDescriptor, leader: Option<NodeId>) -> pb::RangeDescriptor {
     pb::RangeDescriptor {
         range_id: d.range_id,
@@ -46,6 +54,7 @@ pub fn descriptor_to_proto(d: &RangeDescriptor, leader: Option<NodeId>) -> pb::R
         epoch: Some(pb::RangeEpoch { version: d.epoch_version, conf_version: d.conf_version }),
         replicas: d.replicas.iter().map(|(id, addr)| pb::Replica { node_id: *id, addr: addr.clone() }).collect(),
         leader_node_id: leader.unwrap_or(0),
+        leader_term: 0,
     }
 }
 
@@ -53,13 +62,14 @@ fn range_error(kind: pb::range_error::Kind) -> Option<pb::RangeError> {
     Some(pb::RangeError { kind: Some(kind) })
 }
 
-fn replica_error(range_id: u64, e: ReplicaError) -> Option<pb::RangeError> {
+fn replica_error(replica: &Replica, e: ReplicaError) -> Option<pb::RangeError> {
     match e {
         ReplicaError::NotLeader { leader_id, leader_addr } => {
             range_error(pb::range_error::Kind::NotLeader(pb::NotLeader {
-                range_id,
+                range_id: replica.range_id(),
                 leader_node_id: leader_id.unwrap_or(0),
                 leader_addr: leader_addr.unwrap_or_default(),
+                leader_term: replica.raft.metrics().borrow().current_term,
             }))
         }
         ReplicaError::Unavailable(reason) => {
@@ -92,7 +102,7 @@ impl KvService {
         let desc = replica.descriptor();
         let epoch = header.epoch.unwrap_or_default();
         if epoch.version != desc.epoch_version || epoch.conf_version != desc.conf_version {
-            let current = descriptor_to_proto(&desc, replica.leader().map(|(id, _)| id));
+            let current = describe(&replica);
             return Err(range_error(pb::range_error::Kind::EpochNotMatch(pb::EpochNotMatch {
                 current_ranges: vec![current],
             })));
@@ -118,7 +128,7 @@ impl KvService {
         };
         if let Err(e) = replica.read_barrier().await {
             self.count("get", false);
-            return Ok(pb::GetResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() });
+            return Ok(pb::GetResponse { range_error: replica_error(&replica, e), ..Default::default() });
         }
         let now_ms = hlc::wall_clock_ms();
         let db = replica.db();
@@ -144,10 +154,21 @@ impl KvService {
         let ops = req.mutations.into_iter().map(|m| to_op(m, now_ms)).collect::<Result<Vec<_>, _>>()?;
         let conditions = req.conditions.into_iter().map(|c| (c.key, c.expected_version)).collect();
         let request_id = (u128::from(req.request_id_hi) << 64) | u128::from(req.request_id_lo);
-        match replica.write(WriteCommand { request_id, conditions, ops }).await {
+        let epoch = req.header.as_ref().and_then(|h| h.epoch).map(|e| (e.version, e.conf_version));
+        match replica.write(WriteCommand { request_id, epoch, conditions, ops }).await {
             Ok(CommandOutcome::Committed { commit_ts }) => {
                 self.count("write", true);
                 Ok(pb::WriteResponse { range_error: None, condition_failed: false, commit_ts })
+            }
+            Ok(CommandOutcome::EpochNotMatch) => {
+                self.count("write", false);
+                let current = describe(&replica);
+                Ok(pb::WriteResponse {
+                    range_error: range_error(pb::range_error::Kind::EpochNotMatch(pb::EpochNotMatch {
+                        current_ranges: vec![current],
+                    })),
+                    ..Default::default()
+                })
             }
             Ok(CommandOutcome::ConditionFailed) => {
                 self.count("write", true);
@@ -155,7 +176,7 @@ impl KvService {
             }
             Err(e) => {
                 self.count("write", false);
-                Ok(pb::WriteResponse { range_error: replica_error(replica.range_id(), e), ..Default::default() })
+                Ok(pb::WriteResponse { range_error: replica_error(&replica, e), ..Default::default() })
             }
         }
     }
@@ -236,7 +257,7 @@ impl pb::kv_server::Kv for KvService {
         if let Err(e) = replica.read_barrier().await {
             self.count("scan", false);
             return Ok(Response::new(pb::ScanResponse {
-                range_error: replica_error(replica.range_id(), e),
+                range_error: replica_error(&replica, e),
                 ..Default::default()
             }));
         }
@@ -294,12 +315,7 @@ impl pb::kv_server::Kv for KvService {
     }
 
     async fn ranges(&self, _request: Request<pb::RangesRequest>) -> Result<Response<pb::RangesResponse>, Status> {
-        let ranges = self
-            .replicas
-            .all()
-            .iter()
-            .map(|r| descriptor_to_proto(&r.descriptor(), r.leader().map(|(id, _)| id)))
-            .collect();
+        let ranges = self.replicas.all().iter().map(|r| describe(r)).collect();
         Ok(Response::new(pb::RangesResponse { ranges }))
     }
 
@@ -314,7 +330,7 @@ impl pb::kv_server::Kv for KvService {
             .map(|r| {
                 let m = r.raft.metrics().borrow().clone();
                 pb::RangeStatus {
-                    descriptor: Some(descriptor_to_proto(&r.descriptor(), m.current_leader)),
+                    descriptor: Some(describe(r)),
                     term: m.current_term,
                     last_log_index: m.last_log_index.unwrap_or(0),
                     applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),

@@ -8,3 +8,4 @@ mod durability;
 mod expiry;
 mod protocol;
 mod raw;
+mod routing;

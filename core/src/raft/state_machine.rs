@@ -191,6 +191,11 @@ fn apply_command(
             return Ok(CommandOutcome::Committed { commit_ts: original });
         }
     }
+    // Checked here, in log order, and not only when the request arrived: a split committed
+    // between the two must not let a stale-epoch write through.
+    if command.epoch.is_some_and(|e| e != (descriptor.epoch_version, descriptor.conf_version)) {
+        return Ok(CommandOutcome::EpochNotMatch);
+    }
     for (key, expected) in &command.conditions {
         // A tombstone counts as "no record": every absent state is equivalent, and local GC
         // may drop tombstones on one replica before another, so they must not be observable.
@@ -385,6 +390,7 @@ mod tests {
     fn write(request_id: u128, conditions: Vec<(&str, u64)>, ops: Vec<Op>) -> WriteCommand {
         WriteCommand {
             request_id,
+            epoch: None,
             conditions: conditions.into_iter().map(|(k, v)| (Bytes::from(k.to_string()), v)).collect(),
             ops,
         }
@@ -424,6 +430,26 @@ mod tests {
             .unwrap();
         // Timestamps never go backwards, whatever the proposer said.
         assert_eq!(results[0].outcomes, vec![CommandOutcome::Committed { commit_ts: 101 }]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn commands_routed_with_a_stale_epoch_are_not_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, mut sm) = open(dir.path());
+        let mut stale = write(0, vec![], vec![put("k", "stale", ExpireAt::Never)]);
+        stale.epoch = Some((0, 1));
+        let mut current = write(0, vec![], vec![put("k", "current", ExpireAt::Never)]);
+        current.epoch = Some((1, 1));
+        let results =
+            sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands: vec![stale, current] })]).await.unwrap();
+        assert_eq!(
+            results[0].outcomes,
+            vec![CommandOutcome::EpochNotMatch, CommandOutcome::Committed { commit_ts: 11 }]
+        );
+        assert_eq!(
+            latest(&engine, "k").unwrap().version,
+            Version::Put { value: Bytes::from_static(b"current"), expire_at_ms: None }
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -57,6 +57,9 @@ pub enum Op {
 pub struct WriteCommand {
     /// Sender-chosen id reused across retries (0 = none); see `state_machine` dedup.
     pub request_id: u128,
+    /// The range epoch `(version, conf_version)` the sender routed by; `None` for the core's
+    /// own writes. Apply refuses a command whose epoch is no longer the range's.
+    pub epoch: Option<(u64, u64)>,
     pub conditions: Vec<(Bytes, u64)>,
     pub ops: Vec<Op>,
 }
@@ -73,8 +76,12 @@ pub enum Proposal {
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommandOutcome {
-    Committed { commit_ts: u64 },
+    Committed {
+        commit_ts: u64,
+    },
     ConditionFailed,
+    /// The range changed (split, merge, membership) after the sender routed the command.
+    EpochNotMatch,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
