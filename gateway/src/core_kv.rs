@@ -29,6 +29,7 @@ fn kv_error(e: RouteError) -> KvError {
     match e {
         RouteError::Unavailable(m) => KvError::Unavailable(m),
         RouteError::Rejected(m) => KvError::Internal(m),
+        RouteError::CircuitOpen(m) => KvError::Unavailable(m),
     }
 }
 
@@ -203,7 +204,7 @@ impl KvStore for CoreKv {
         fields.push(("strata_ranges".to_string(), routes.len().to_string()));
         for route in routes {
             let d = &route.descriptor;
-            let leader = route.leader_addr.clone().unwrap_or_else(|| "unknown".into());
+            let leader = route.leader_addr().unwrap_or("unknown").to_string();
             let replicas: Vec<_> = d.replicas.iter().map(|r| format!("{}@{}", r.node_id, r.addr)).collect();
             let epoch = d.epoch.unwrap_or_default();
             fields.push((

@@ -3,6 +3,7 @@
 //! range's leader in the core. Any number of gateways can run against one core cluster.
 
 pub mod batcher;
+pub mod breaker;
 pub mod core_kv;
 pub mod limits;
 pub mod metrics;

@@ -11,6 +11,10 @@ pub struct GatewayMetrics {
     pub retries: IntCounterVec,
     pub core_transport_errors: IntCounter,
     pub refused: IntCounterVec,
+    pub breaker_open: prometheus::IntGaugeVec,
+    pub breaker_trips: IntCounterVec,
+    pub breaker_rejections: IntCounter,
+    pub core_rpcs: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -33,8 +37,24 @@ impl GatewayMetrics {
             &["reason"],
         )
         .expect("valid metric");
+        let breaker_open = prometheus::IntGaugeVec::new(
+            Opts::new("breaker_open", "1 while the range's leader-proxy circuit breaker is open"),
+            &["range"],
+        )
+        .expect("valid metric");
+        let breaker_trips =
+            IntCounterVec::new(Opts::new("breaker_trips_total", "Times a range's breaker opened"), &["range"])
+                .expect("valid metric");
+        let breaker_rejections = IntCounter::new("breaker_rejections_total", "Requests failed fast by an open breaker")
+            .expect("valid metric");
+        let core_rpcs = IntCounterVec::new(Opts::new("core_rpcs_total", "Batch RPCs sent, by core node"), &["node"])
+            .expect("valid metric");
         for m in [
             Box::new(refused.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(breaker_open.clone()),
+            Box::new(breaker_trips.clone()),
+            Box::new(breaker_rejections.clone()),
+            Box::new(core_rpcs.clone()),
             Box::new(connections.clone()),
             Box::new(commands.clone()),
             Box::new(route_refreshes.clone()),
@@ -43,7 +63,19 @@ impl GatewayMetrics {
         ] {
             registry.register(m).expect("metric registered once");
         }
-        Self { registry, connections, commands, route_refreshes, retries, core_transport_errors, refused }
+        Self {
+            registry,
+            connections,
+            commands,
+            route_refreshes,
+            retries,
+            core_transport_errors,
+            refused,
+            breaker_open,
+            breaker_trips,
+            breaker_rejections,
+            core_rpcs,
+        }
     }
 
     pub fn render(&self) -> String {

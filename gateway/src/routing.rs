@@ -16,6 +16,7 @@ use strata_proto::core::kv_client::KvClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::batcher::Batcher;
+use crate::breaker::{Breakers, Leadership, Pass, ProbeGuard, Verdict};
 use crate::metrics::GatewayMetrics;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -24,19 +25,25 @@ pub enum RouteError {
     Unavailable(String),
     #[error("core rejected the request: {0}")]
     Rejected(String),
+    #[error("{0}")]
+    CircuitOpen(String),
 }
 
-/// A cached range: its descriptor and the leader we last heard of.
+/// A cached range: its descriptor and the leadership we last heard of.
 #[derive(Debug, Clone)]
 pub struct Route {
     pub descriptor: pb::RangeDescriptor,
-    pub leader_addr: Option<String>,
+    pub leader: Option<Leadership>,
 }
 
 impl Route {
     pub fn contains(&self, key: &[u8]) -> bool {
         let d = &self.descriptor;
         key >= &d.start_key[..] && (d.end_key.is_empty() || key < &d.end_key[..])
+    }
+
+    pub fn leader_addr(&self) -> Option<&str> {
+        self.leader.as_ref().map(|l| l.addr.as_str())
     }
 
     pub fn header(&self) -> pb::RequestHeader {
@@ -88,6 +95,7 @@ pub struct Router {
     /// Ranges sorted by start key.
     routes: RwLock<Vec<Route>>,
     budget: RetryBudget,
+    breakers: Breakers,
     metrics: GatewayMetrics,
 }
 
@@ -100,6 +108,7 @@ impl Router {
             failed: RwLock::default(),
             routes: RwLock::default(),
             budget: RetryBudget::default(),
+            breakers: Breakers::new(metrics.breaker_open.clone(), metrics.breaker_trips.clone()),
             metrics,
         })
     }
@@ -125,9 +134,12 @@ impl Router {
         }
         let client = self.client(addr)?;
         let get_client = client.clone();
+        let rpcs = self.metrics.core_rpcs.with_label_values(&[addr]);
+        let get_rpcs = rpcs.clone();
         let get = Batcher::start(
             move |requests| {
                 let mut client = get_client.clone();
+                get_rpcs.inc();
                 async move {
                     let mut request = tonic::Request::new(pb::BatchGetRequest { requests });
                     request.set_timeout(CORE_CALL_TIMEOUT);
@@ -140,6 +152,7 @@ impl Router {
         let write = Batcher::start(
             move |requests| {
                 let mut client = client.clone();
+                rpcs.inc();
                 async move {
                     let mut request = tonic::Request::new(pb::BatchWriteRequest { requests });
                     request.set_timeout(CORE_CALL_TIMEOUT);
@@ -198,12 +211,11 @@ impl Router {
                         continue;
                     }
                     ranges.sort_by(|a, b| a.start_key.cmp(&b.start_key));
-                    let leaders = self.leader_addrs(&ranges);
                     let routes = ranges
                         .into_iter()
                         .map(|d| {
-                            let leader_addr = leaders.get(&d.range_id).cloned().flatten();
-                            Route { descriptor: d, leader_addr }
+                            let leader = leadership_of(&d);
+                            Route { descriptor: d, leader }
                         })
                         .collect();
                     *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
@@ -214,20 +226,6 @@ impl Router {
             }
         }
         Err(RouteError::Unavailable(last_err))
-    }
-
-    fn leader_addrs(&self, ranges: &[pb::RangeDescriptor]) -> HashMap<u64, Option<String>> {
-        ranges
-            .iter()
-            .map(|d| {
-                let addr = d
-                    .replicas
-                    .iter()
-                    .find(|r| r.node_id == d.leader_node_id && d.leader_node_id != 0)
-                    .map(|r| r.addr.clone());
-                (d.range_id, addr)
-            })
-            .collect()
     }
 
     pub fn routes(&self) -> Vec<Route> {
@@ -241,10 +239,10 @@ impl Router {
         idx.checked_sub(1).and_then(|i| routes.get(i)).filter(|r| r.contains(key)).cloned()
     }
 
-    fn set_leader(&self, range_id: u64, addr: Option<String>) {
+    fn set_leader(&self, range_id: u64, leader: Option<Leadership>) {
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
         if let Some(route) = routes.iter_mut().find(|r| r.descriptor.range_id == range_id) {
-            route.leader_addr = addr;
+            route.leader = leader;
         }
     }
 
@@ -252,6 +250,9 @@ impl Router {
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
         for d in current {
             if let Some(route) = routes.iter_mut().find(|r| r.descriptor.range_id == d.range_id) {
+                if let Some(leader) = leadership_of(&d) {
+                    route.leader = Some(leader);
+                }
                 route.descriptor = d;
             }
         }
@@ -267,6 +268,9 @@ impl Router {
         let started = Instant::now();
         let mut last_problem = String::new();
         let mut tried: usize = 0;
+        // Set once this request tripped a range's breaker: it then owns recovery (waits out
+        // the backoff and probes) while other requests fail fast.
+        let mut owns_recovery = false;
         for attempt in 0..self.budget.attempts {
             if started.elapsed() > self.budget.time {
                 break;
@@ -286,8 +290,9 @@ impl Router {
                     continue;
                 }
             };
-            let addr = match &route.leader_addr {
-                Some(a) => a.clone(),
+            let range_id = route.descriptor.range_id;
+            let addr = match &route.leader {
+                Some(l) => l.addr.clone(),
                 None => {
                     // Leader unknown: probe the replicas in turn; a follower answers NotLeader
                     // with the hint we need.
@@ -310,7 +315,49 @@ impl Router {
                     }
                 }
             };
-            match call(addr.clone(), route.clone()).await {
+            let leadership = route.leader.clone();
+            let pass = match &leadership {
+                None => Pass::Normal,
+                Some(l) => match self.breakers.admit(range_id, l) {
+                    Ok(pass) => pass,
+                    Err(wait) if owns_recovery => {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Err(wait) => {
+                        self.metrics.breaker_rejections.inc();
+                        return Err(RouteError::CircuitOpen(format!(
+                            "leader {} of range {range_id} (term {}) is failing; circuit open, retry in {} ms",
+                            l.addr,
+                            l.term,
+                            wait.as_millis()
+                        )));
+                    }
+                },
+            };
+            if pass == Pass::Probe {
+                owns_recovery = true;
+            }
+            let mut probe = leadership.as_ref().map(|l| ProbeGuard::new(&self.breakers, range_id, l, pass));
+            let result = call(addr.clone(), route.clone()).await;
+            if let (Some(l), Some(guard)) = (&leadership, probe.as_mut()) {
+                guard.disarm();
+                let verdict = match &result {
+                    Ok(Attempt::Done(_)) => Verdict::Answered,
+                    Ok(Attempt::RangeError(e)) => match e.kind {
+                        Some(pb::range_error::Kind::NotLeader(_)) | Some(pb::range_error::Kind::Unavailable(_)) => {
+                            Verdict::LeadershipFailure
+                        }
+                        _ => Verdict::Answered,
+                    },
+                    Err(status) if is_retryable(status) => Verdict::LeadershipFailure,
+                    Err(_) => Verdict::Answered,
+                };
+                if self.breakers.record(range_id, l, pass, verdict) {
+                    owns_recovery = true;
+                }
+            }
+            match result {
                 Ok(Attempt::Done(v)) => {
                     self.failed.write().unwrap_or_else(|e| e.into_inner()).remove(&addr);
                     return Ok(v);
@@ -340,7 +387,8 @@ impl Router {
         let range_id = route.descriptor.range_id;
         match e.kind {
             Some(Kind::NotLeader(nl)) => {
-                let hint = (!nl.leader_addr.is_empty() && nl.leader_addr != addr).then_some(nl.leader_addr);
+                let hint = (!nl.leader_addr.is_empty() && nl.leader_addr != addr && nl.leader_node_id != 0)
+                    .then_some(Leadership { node_id: nl.leader_node_id, addr: nl.leader_addr, term: nl.leader_term });
                 self.set_leader(range_id, hint);
             }
             Some(Kind::EpochNotMatch(m)) => self.replace_descriptors(m.current_ranges),
@@ -357,4 +405,10 @@ impl Router {
 fn is_retryable(status: &tonic::Status) -> bool {
     use tonic::Code::*;
     matches!(status.code(), Unavailable | DeadlineExceeded | Cancelled | Unknown | Aborted | ResourceExhausted)
+}
+
+/// The leadership a descriptor names, if it names one.
+fn leadership_of(d: &pb::RangeDescriptor) -> Option<Leadership> {
+    let addr = d.replicas.iter().find(|r| r.node_id == d.leader_node_id && d.leader_node_id != 0)?.addr.clone();
+    Some(Leadership { node_id: d.leader_node_id, addr, term: d.leader_term })
 }

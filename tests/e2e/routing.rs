@@ -64,3 +64,75 @@ async fn stale_epochs_and_unknown_ranges_get_typed_errors_and_change_nothing() {
     assert!(resp.range_error.is_none());
     assert!(!resp.states[0].live, "no refused write was applied");
 }
+
+/// Reads one counter or gauge from the gateway's /metrics (summing label sets that match).
+async fn gateway_metric(cluster: &Cluster, name: &str, label: &str) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", cluster.gateway_metrics_port)).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Kill the leader under load: the breaker for its leadership opens, the RPCs the gateway
+/// sends to the dead node stay few, and traffic recovers once a new leader is elected.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_breaker_bounds_retries_to_a_dead_leader_and_traffic_recovers() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::cluster::{connect, eventually};
+
+    let mut cluster = Cluster::start().await;
+    let leader = cluster.wait_for_leader(None).await;
+    let dead_addr = cluster.core(leader).addr.clone();
+    let acked = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (url, acked, stop) = (cluster.redis_url(), acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut conn = connect(&url).await.unwrap();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let r: redis::RedisResult<()> =
+                    redis::cmd("SET").arg(format!("b{w}:{i}")).arg(i).query_async(&mut conn).await;
+                if r.is_ok() {
+                    acked.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 1;
+            }
+        }));
+    }
+    eventually(Duration::from_secs(30), "writes before the kill", || async {
+        (acked.load(Ordering::Relaxed) > 200).then_some(())
+    })
+    .await;
+    let label = format!("node=\"{dead_addr}\"");
+    let rpcs_before = gateway_metric(&cluster, "strata_gateway_core_rpcs_total", &label).await;
+    cluster.kill(leader);
+    cluster.wait_for_leader(Some(leader)).await;
+    let before = acked.load(Ordering::Relaxed);
+    eventually(Duration::from_secs(30), "traffic to recover", || async {
+        (acked.load(Ordering::Relaxed) > before + 200).then_some(())
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let rpcs_to_dead = gateway_metric(&cluster, "strata_gateway_core_rpcs_total", &label).await - rpcs_before;
+    let trips = gateway_metric(&cluster, "strata_gateway_breaker_trips_total", "range=\"1\"").await;
+    let open = gateway_metric(&cluster, "strata_gateway_breaker_open", "range=\"1\"").await;
+    eprintln!("breaker test: {rpcs_to_dead} RPCs to the dead leader, {trips} trips");
+    assert!(trips >= 1, "the breaker opened on the dead leader");
+    assert_eq!(open, 0, "and closed again for the new leader");
+    // Threshold (3) plus one probe per backoff step (100, 200, 400, 800 ms, 2 s, ...) during
+    // the election, per kind of batch (gets and writes), with slack for scheduling.
+    assert!(rpcs_to_dead <= 15, "{rpcs_to_dead} RPCs went to the dead leader");
+}
