@@ -1,7 +1,9 @@
 //! The `strata` binary: `core` runs one core replica, `gateway` runs a stateless gateway,
-//! `dev` runs a whole local cluster (three core processes and a gateway) with data on disk.
+//! `dev` runs a whole local cluster (three core processes and a gateway) with data on disk;
+//! `ctl` holds operator commands.
 
 mod config;
+mod ctl;
 mod dev;
 
 use std::net::SocketAddr;
@@ -34,6 +36,8 @@ enum Command {
     Gateway(GatewayArgs),
     /// Run a local cluster: 3 core replicas + 1 gateway, data under ./strata-data.
     Dev(dev::DevArgs),
+    /// Operator commands against a running cluster (`strata ctl ranges`).
+    Ctl(ctl::CtlArgs),
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -88,7 +92,8 @@ pub struct GatewayArgs {
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    // Logs go to stderr: stdout carries command output (`ctl`, the endpoints `dev` prints).
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true).with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -109,6 +114,7 @@ fn main() -> anyhow::Result<()> {
             Command::Core(args) => run_core(config::core_config(args, file.core)?).await,
             Command::Gateway(args) => run_gateway(config::gateway_config(args, file.gateway)?).await,
             Command::Dev(args) => dev::run(args, file).await,
+            Command::Ctl(args) => ctl::run(args).await,
         }
     })
 }

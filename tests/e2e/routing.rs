@@ -136,3 +136,19 @@ async fn the_breaker_bounds_retries_to_a_dead_leader_and_traffic_recovers() {
     // the election, per kind of batch (gets and writes), with slack for scheduling.
     assert!(rpcs_to_dead <= 15, "{rpcs_to_dead} RPCs went to the dead leader");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctl_ranges_lists_the_catalog() {
+    let cluster = Cluster::start().await;
+    let leader = cluster.wait_for_leader(None).await;
+    let core = cluster.cores.iter().map(|c| c.addr.clone()).collect::<Vec<_>>().join(",");
+    let out =
+        std::process::Command::new(crate::cluster::STRATA).args(["ctl", "--core", &core, "ranges"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text.lines().find(|l| l.starts_with("1 ")).unwrap_or_else(|| panic!("no row for range 1: {text}"));
+    let fields: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&fields[..4], &["1", "-inf", "+inf", "1.1"], "{row}");
+    assert!(fields[4].starts_with(&format!("{leader}@{}", cluster.core(leader).addr)), "{row}");
+    assert_eq!(fields[7].split(',').count(), 3, "three replicas: {row}");
+}
