@@ -246,16 +246,23 @@ impl Router {
         }
     }
 
-    fn replace_descriptors(&self, current: Vec<pb::RangeDescriptor>) {
+    /// Updates cached descriptors in place; returns false if one names a range we do not
+    /// know (a split created it), in which case the caller reloads the table.
+    fn replace_descriptors(&self, current: Vec<pb::RangeDescriptor>) -> bool {
         let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        let mut all_known = true;
         for d in current {
-            if let Some(route) = routes.iter_mut().find(|r| r.descriptor.range_id == d.range_id) {
-                if let Some(leader) = leadership_of(&d) {
-                    route.leader = Some(leader);
+            match routes.iter_mut().find(|r| r.descriptor.range_id == d.range_id) {
+                Some(route) => {
+                    if let Some(leader) = leadership_of(&d) {
+                        route.leader = Some(leader);
+                    }
+                    route.descriptor = d;
                 }
-                route.descriptor = d;
+                None => all_known = false,
             }
         }
+        all_known
     }
 
     /// Runs `call` against the leader of the range holding `key`, following redirects and
@@ -391,7 +398,11 @@ impl Router {
                     .then_some(Leadership { node_id: nl.leader_node_id, addr: nl.leader_addr, term: nl.leader_term });
                 self.set_leader(range_id, hint);
             }
-            Some(Kind::EpochNotMatch(m)) => self.replace_descriptors(m.current_ranges),
+            Some(Kind::EpochNotMatch(m)) => {
+                if !self.replace_descriptors(m.current_ranges) {
+                    let _ = self.refresh().await;
+                }
+            }
             Some(Kind::KeyNotInRange(_)) | Some(Kind::RangeNotFound(_)) => {
                 let _ = self.refresh().await;
             }
