@@ -70,6 +70,7 @@ async fn sweep(engine: &Engine, replicas: &Replicas) -> Result<(), String> {
     };
     let ranges = replicas.all();
     let mut stale = WriteBatch::default();
+    let mut deletes = Vec::new();
     for (index_key, at, key) in due {
         let decision = match ranges.iter().find(|r| r.descriptor().contains(&key)) {
             None => Due::Stale,
@@ -93,9 +94,15 @@ async fn sweep(engine: &Engine, replicas: &Replicas) -> Result<(), String> {
                     conditions: vec![(key.clone(), version)],
                     ops: vec![Op::Delete { key }],
                 };
-                replica.write(command).await.map_err(|e| e.to_string())?;
-                stale.delete_cf(engine.cf(CF_EXPIRY), &index_key);
+                deletes.push(async move { replica.write(command).await.map(|_| index_key) });
             }
+        }
+    }
+    // Proposed together, the deletes share Raft entries instead of one round trip each.
+    for done in futures::future::join_all(deletes).await {
+        match done {
+            Ok(index_key) => stale.delete_cf(engine.cf(CF_EXPIRY), &index_key),
+            Err(e) => tracing::debug!(error = %e, "expiry delete not applied; retried next sweep"),
         }
     }
     engine.db().write(stale).map_err(|e| e.to_string())

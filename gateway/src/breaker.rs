@@ -55,6 +55,12 @@ struct Breaker {
     state: State,
 }
 
+impl Breaker {
+    fn closed(leadership: &Leadership) -> Self {
+        Self { leadership: leadership.clone(), state: State::Closed { failures: 0 } }
+    }
+}
+
 pub struct Breakers {
     ranges: Mutex<HashMap<u64, Breaker>>,
     open: IntGaugeVec,
@@ -68,12 +74,10 @@ impl Breakers {
 
     fn with<T>(&self, range: u64, who: &Leadership, f: impl FnOnce(&mut Breaker) -> T) -> T {
         let mut ranges = self.ranges.lock().unwrap_or_else(|e| e.into_inner());
-        let breaker = ranges
-            .entry(range)
-            .or_insert_with(|| Breaker { leadership: who.clone(), state: State::Closed { failures: 0 } });
+        let breaker = ranges.entry(range).or_insert_with(|| Breaker::closed(who));
         if breaker.leadership != *who {
             // A new leader or term: whatever we knew about the old one no longer applies.
-            *breaker = Breaker { leadership: who.clone(), state: State::Closed { failures: 0 } };
+            *breaker = Breaker::closed(who);
             self.open.with_label_values(&[&range.to_string()]).set(0);
         }
         f(breaker)
@@ -105,9 +109,7 @@ impl Breakers {
 
     fn record_at(&self, range: u64, who: &Leadership, pass: Pass, verdict: Verdict, now: Instant) -> bool {
         let mut ranges = self.ranges.lock().unwrap_or_else(|e| e.into_inner());
-        let b = ranges
-            .entry(range)
-            .or_insert_with(|| Breaker { leadership: who.clone(), state: State::Closed { failures: 0 } });
+        let b = ranges.entry(range).or_insert_with(|| Breaker::closed(who));
         if b.leadership != *who {
             return false; // a result about a leadership we no longer track
         }

@@ -114,11 +114,8 @@ impl CoreKv {
                     let mut request = tonic::Request::new(req);
                     // Scans may legitimately take long; only a dead node should hit this.
                     request.set_timeout(crate::routing::CORE_CALL_TIMEOUT * 20);
-                    let resp = client.scan(request).await?.into_inner();
-                    Ok(match resp.range_error.clone() {
-                        Some(e) => Attempt::RangeError(e),
-                        None => Attempt::Done(resp),
-                    })
+                    let mut resp = client.scan(request).await?.into_inner();
+                    Ok(Attempt::from_response(resp.range_error.take(), resp))
                 }
             })
             .await
@@ -136,11 +133,8 @@ impl KvStore for CoreKv {
             .with_leader(&first, "get", |addr, route| {
                 let req = pb::GetRequest { header: Some(route.header()), keys: keys.clone() };
                 async move {
-                    let resp = self.router.batched_get(&addr, req).await?;
-                    Ok(match resp.range_error.clone() {
-                        Some(e) => Attempt::RangeError(e),
-                        None => Attempt::Done(resp),
-                    })
+                    let mut resp = self.router.batched_get(&addr, req).await?;
+                    Ok(Attempt::from_response(resp.range_error.take(), resp))
                 }
             })
             .await
@@ -241,11 +235,8 @@ impl CoreKv {
                     request_id_lo: request_id as u64,
                 };
                 async move {
-                    let resp = self.router.batched_write(&addr, req).await?;
-                    Ok(match resp.range_error.clone() {
-                        Some(e) => Attempt::RangeError(e),
-                        None => Attempt::Done(resp),
-                    })
+                    let mut resp = self.router.batched_write(&addr, req).await?;
+                    Ok(Attempt::from_response(resp.range_error.take(), resp))
                 }
             })
             .await

@@ -57,6 +57,16 @@ pub enum Attempt<T> {
     RangeError(pb::RangeError),
 }
 
+impl<T> Attempt<T> {
+    /// A response whose `range_error` is set is a routing failure, not a result.
+    pub fn from_response(range_error: Option<pb::RangeError>, response: T) -> Self {
+        match range_error {
+            Some(e) => Attempt::RangeError(e),
+            None => Attempt::Done(response),
+        }
+    }
+}
+
 pub struct RetryBudget {
     pub attempts: usize,
     pub time: Duration,
@@ -114,17 +124,19 @@ impl Router {
     }
 
     pub fn client(&self, addr: &str) -> Result<KvClient<Channel>, RouteError> {
-        if let Some(ch) = self.channels.read().unwrap_or_else(|e| e.into_inner()).get(addr) {
-            return Ok(KvClient::new(ch.clone())
-                .max_decoding_message_size(usize::MAX)
-                .max_encoding_message_size(usize::MAX));
-        }
-        let ch = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| RouteError::Unavailable(format!("bad core address {addr}: {e}")))?
-            .connect_timeout(Duration::from_millis(500))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        self.channels.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), ch.clone());
+        let cached = self.channels.read().unwrap_or_else(|e| e.into_inner()).get(addr).cloned();
+        let ch = match cached {
+            Some(ch) => ch,
+            None => {
+                let ch = Endpoint::from_shared(format!("http://{addr}"))
+                    .map_err(|e| RouteError::Unavailable(format!("bad core address {addr}: {e}")))?
+                    .connect_timeout(Duration::from_millis(500))
+                    .tcp_nodelay(true)
+                    .connect_lazy();
+                self.channels.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), ch.clone());
+                ch
+            }
+        };
         Ok(KvClient::new(ch).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX))
     }
 
