@@ -335,10 +335,18 @@ impl pb::kv_server::Kv for KvService {
                     last_log_index: m.last_log_index.unwrap_or(0),
                     applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
                     role: format!("{:?}", m.state).to_lowercase(),
+                    approximate_size_bytes: 0,
                 }
             })
             .collect();
         Ok(Response::new(pb::NodeStatusResponse { node_id: self.node_id, addr: self.addr.clone(), ranges }))
+    }
+
+    async fn split_range(
+        &self,
+        _request: Request<pb::SplitRangeRequest>,
+    ) -> Result<Response<pb::SplitRangeResponse>, Status> {
+        Err(Status::unimplemented("split"))
     }
 }
 
@@ -359,7 +367,7 @@ fn payload<T: serde::de::DeserializeOwned>(msg: &pb::RaftMessage) -> Result<T, S
 
 fn reply<T: serde::Serialize>(range_id: u64, value: &T) -> Result<Response<pb::RaftMessage>, Status> {
     let payload = encode(value).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(Response::new(pb::RaftMessage { range_id, payload: payload.into() }))
+    Ok(Response::new(pb::RaftMessage { range_id, payload: payload.into(), ..Default::default() }))
 }
 
 #[tonic::async_trait]

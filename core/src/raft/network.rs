@@ -76,7 +76,7 @@ impl PeerClient {
         let payload = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let channel = self.channels.get(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let mut client = RaftTransportClient::new(channel).max_decoding_message_size(usize::MAX);
-        let mut request = tonic::Request::new(RaftMessage { range_id: self.range_id, payload: payload.into() });
+        let mut request = tonic::Request::new(RaftMessage { range_id: self.range_id, payload: payload.into(), ..Default::default() });
         request.set_timeout(option.hard_ttl());
         let response = match kind {
             RpcKind::Append => client.append_entries(request).await,
