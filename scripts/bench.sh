@@ -2,11 +2,14 @@
 # Benchmarks Strata against redis-server in one run, with the same redis-benchmark load:
 #   redis-server with appendonly + appendfsync always (every write fsynced, like Strata),
 #   and a `strata dev` cluster (3 core replicas, each write fsynced on a quorum).
-# Usage: scripts/bench.sh [requests] [clients]
+# Then Strata again after splitting its keyspace into RANGES ranges (default 64), so the
+# cost of many Raft groups shows next to one.
+# Usage: scripts/bench.sh [requests] [clients] [ranges]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS="${1:-100000}"
 CLIENTS="${2:-50}"
+RANGES="${3:-64}"
 ./scripts/install-deps.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata-target}"
 cargo build --release --bin strata
@@ -44,6 +47,18 @@ echo "running redis-benchmark -t set,get -c $CLIENTS -n $REQUESTS -r 100000 ..."
 REDIS_CSV=$(run "$REDIS_PORT")
 STRATA_CSV=$(run "$STRATA_PORT")
 
+# Split the benchmark's keys (`key:` + 12 digits, under Strata's Redis prefix `R`) evenly.
+CORE_ADDRS="127.0.0.1:$CORE_PORT,127.0.0.1:$((CORE_PORT + 1)),127.0.0.1:$((CORE_PORT + 2))"
+echo "splitting into $RANGES ranges ..." >&2
+for i in $(seq 1 $((RANGES - 1))); do
+  "$STRATA" ctl --core "$CORE_ADDRS" split --key "$(printf 'Rkey:%012d' $((i * 100000 / RANGES)))" >/dev/null
+done
+for _ in $(seq 1 150); do
+  "$STRATA" ctl --core "$CORE_ADDRS" ranges 2>/dev/null | grep -q "^catalog version [0-9]*, $RANGES ranges" && break
+  sleep 0.2
+done
+SPLIT_CSV=$(run "$STRATA_PORT")
+
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo
 echo "Date: $(date -u +%Y-%m-%d)  Machine: $(nproc) vCPU ($CPU), $(free -g | awk '/Mem:/{print $2}') GiB RAM"
@@ -51,14 +66,15 @@ echo "Load: redis-benchmark -t set,get -c $CLIENTS -n $REQUESTS -r 100000 (loopb
 echo "redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2): appendonly yes, appendfsync always"
 echo "Strata: strata dev (3 core replicas + 1 gateway, each write fsynced on a Raft quorum)"
 echo
-printf '| %-4s | %14s | %14s | %7s | %12s | %12s | %12s | %12s |\n' test "redis ops/s" "strata ops/s" ratio "redis p50 ms" "strata p50" "redis p99 ms" "strata p99"
-printf '|------|----------------|----------------|---------|--------------|--------------|--------------|--------------|\n'
+printf '| %-16s | %-4s | %10s | %7s | %8s | %8s |\n' server test "ops/s" "vs redis" "p50 ms" "p99 ms"
+printf '|------------------|------|------------|----------|----------|----------|\n'
 for t in SET GET; do
-  r=$(echo "$REDIS_CSV" | grep "^$t,")
-  s=$(echo "$STRATA_CSV" | grep "^$t,")
-  rr=$(echo "$r" | cut -d, -f2); sr=$(echo "$s" | cut -d, -f2)
-  rp50=$(echo "$r" | cut -d, -f5); sp50=$(echo "$s" | cut -d, -f5)
-  rp99=$(echo "$r" | cut -d, -f7); sp99=$(echo "$s" | cut -d, -f7)
-  ratio=$(awk -v s="$sr" -v r="$rr" 'BEGIN { printf "%.0f%%", 100 * s / r }')
-  printf '| %-4s | %14s | %14s | %7s | %12s | %12s | %12s | %12s |\n' "$t" "$rr" "$sr" "$ratio" "$rp50" "$sp50" "$rp99" "$sp99"
+  rr=$(echo "$REDIS_CSV" | grep "^$t," | cut -d, -f2)
+  for pair in "redis-server:$REDIS_CSV" "strata 1 range:$STRATA_CSV" "strata $RANGES ranges:$SPLIT_CSV"; do
+    name="${pair%%:*}"; csv="${pair#*:}"
+    row=$(echo "$csv" | grep "^$t,")
+    ops=$(echo "$row" | cut -d, -f2); p50=$(echo "$row" | cut -d, -f5); p99=$(echo "$row" | cut -d, -f7)
+    ratio=$(awk -v s="$ops" -v r="$rr" 'BEGIN { printf "%.0f%%", 100 * s / r }')
+    printf '| %-16s | %-4s | %10s | %8s | %8s | %8s |\n' "$name" "$t" "$ops" "$ratio" "$p50" "$p99"
+  done
 done

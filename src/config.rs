@@ -9,6 +9,10 @@
 //! heartbeat_ms = 100
 //! election_timeout_ms = 700
 //! snapshot_after_entries = 20000
+//! catalog_delta_window = 1024
+//! split_size_bytes = 100663296  # 96 MiB; 0 = never split by size
+//! split_keys = 0                # 0 = never split by key count
+//! split_check_ms = 10000
 //!
 //! [gateway]
 //! core = ["127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103"]
@@ -50,6 +54,10 @@ pub struct CoreFile {
     pub heartbeat_ms: Option<u64>,
     pub election_timeout_ms: Option<u64>,
     pub snapshot_after_entries: Option<u64>,
+    pub catalog_delta_window: Option<u64>,
+    pub split_size_bytes: Option<u64>,
+    pub split_keys: Option<u64>,
+    pub split_check_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -109,6 +117,16 @@ pub fn core_config(args: CoreArgs, file: CoreFile) -> anyhow::Result<strata_core
     if let Some(n) = args.snapshot_after_entries.or(file.snapshot_after_entries) {
         raft.snapshot_after_entries = n;
     }
+    let mut split = strata_core::split::SplitPolicy::default();
+    if let Some(bytes) = args.split_size_bytes.or(file.split_size_bytes) {
+        split.max_bytes = bytes;
+    }
+    if let Some(keys) = args.split_keys.or(file.split_keys) {
+        split.max_keys = keys;
+    }
+    if let Some(ms) = args.split_check_ms.or(file.split_check_ms) {
+        split.check_interval = std::time::Duration::from_millis(ms.max(1));
+    }
     Ok(strata_core::NodeConfig {
         node_id,
         listen,
@@ -119,6 +137,9 @@ pub fn core_config(args: CoreArgs, file: CoreFile) -> anyhow::Result<strata_core
         gc_interval: crate::GC_INTERVAL,
         gc_retention: crate::GC_RETENTION,
         expiry_sweep_interval: crate::EXPIRY_SWEEP_INTERVAL,
+        catalog_delta_window: args.catalog_delta_window.or(file.catalog_delta_window).unwrap_or(1024).max(1),
+        report_interval: crate::REPORT_INTERVAL,
+        split,
     })
 }
 

@@ -62,6 +62,18 @@ pub struct CoreArgs {
     /// Build a Raft snapshot (and purge the log) every this many applied entries.
     #[arg(long)]
     snapshot_after_entries: Option<u64>,
+    /// Route catalog deltas the meta range keeps for gateways that fall behind (default 1024).
+    #[arg(long)]
+    catalog_delta_window: Option<u64>,
+    /// Split a range whose data passes this many bytes (default 96 MiB; 0 = never).
+    #[arg(long)]
+    split_size_bytes: Option<u64>,
+    /// Split a range holding more than this many keys (default 0 = never by count).
+    #[arg(long)]
+    split_keys: Option<u64>,
+    /// How often range leaders check the split thresholds, in ms (default 10000).
+    #[arg(long)]
+    split_check_ms: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -163,3 +175,5 @@ pub fn default_core_timing() -> strata_core::RaftTiming {
 pub const GC_INTERVAL: Duration = Duration::from_secs(60);
 pub const GC_RETENTION: Duration = Duration::from_secs(600);
 pub const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How often range leaders report changed descriptors and leadership to the catalog.
+pub const REPORT_INTERVAL: Duration = Duration::from_millis(250);

@@ -161,19 +161,18 @@ pub fn collect_garbage(engine: &Engine, safe_ts: u64) -> Result<u64, crate::stor
 /// Drops retry-dedup records well past the window in which apply still honours them.
 fn forget_old_requests(engine: &Engine, safe_ts: u64) -> Result<(), crate::storage::StorageError> {
     let db = engine.db();
-    let cf = engine.cf(crate::storage::CF_RANGE_META);
+    let cf = engine.cf(crate::storage::CF_DEDUP);
     let horizon = safe_ts.saturating_sub(hlc::pack(2 * crate::raft::state_machine::REQUEST_DEDUP_WINDOW_MS, 0));
     let mut batch = WriteBatch::default();
     for item in db.iterator_cf(cf, IteratorMode::Start) {
         let (key, value) = item?;
-        let is_request = key.len() == 8 + 3 + 16 && &key[8..11] == crate::storage::keys::REQUEST_PREFIX.as_bytes();
-        if !is_request {
-            continue;
-        }
         if let Ok(ts) = postcard::from_bytes::<u64>(&value) {
             if ts < horizon {
                 batch.delete_cf(cf, &key);
             }
+        }
+        if batch.len() >= 1024 {
+            db.write(std::mem::take(&mut batch))?;
         }
     }
     db.write(batch)?;

@@ -4,6 +4,7 @@
 // openraft's storage traits fix the (large) error type; boxing it would only add conversions.
 #![allow(clippy::result_large_err)]
 
+pub mod catalog;
 pub mod gc;
 pub mod hlc;
 pub mod metrics;
@@ -12,6 +13,7 @@ pub mod node;
 pub mod raft;
 pub mod replica;
 pub mod service;
+pub mod split;
 pub mod storage;
 
 pub use node::{Node, NodeConfig, RaftTiming};

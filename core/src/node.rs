@@ -12,17 +12,23 @@ use strata_proto::core::kv_server::KvServer;
 use strata_proto::core::raft_transport_server::RaftTransportServer;
 use tokio::net::TcpListener;
 
+use strata_proto::core::catalog_server::CatalogServer;
+use tokio::sync::{mpsc, watch, Notify};
+
+use crate::catalog::client::MetaClient;
+use crate::catalog::service::CatalogService;
 use crate::gc;
 use crate::metrics::CoreMetrics;
-use crate::raft::log_store::LogStore;
+use crate::raft::log_store::{decode, LogStore};
 use crate::raft::network::{NetworkFactory, PeerChannels};
-use crate::raft::state_machine::StateMachine;
-use crate::raft::types::{NodeId, Raft, RangeDescriptor};
+use crate::raft::state_machine::{NodeHooks, RangeEvent, StateMachine};
+use crate::raft::types::{NodeId, Raft, RangeDescriptor, META_RANGE_ID};
 use crate::replica::{initial_members, Replica};
 use crate::service::{KvService, RaftService, Replicas};
-use crate::storage::Engine;
+use crate::split::SplitPolicy;
+use crate::storage::{keys, Engine, CF_RANGE_META};
 
-/// The first range covers the whole keyspace until splits exist.
+/// The founding data range: it covers the whole keyspace until the first split.
 pub const FIRST_RANGE_ID: u64 = 1;
 
 #[derive(Debug, Clone)]
@@ -39,6 +45,11 @@ pub struct NodeConfig {
     pub gc_interval: Duration,
     pub gc_retention: Duration,
     pub expiry_sweep_interval: Duration,
+    /// Catalog deltas the meta range keeps for watchers that fall behind.
+    pub catalog_delta_window: u64,
+    /// How often leaders report their ranges to the catalog (changes only).
+    pub report_interval: Duration,
+    pub split: SplitPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -66,26 +77,58 @@ pub struct Node {
     pub engine: Engine,
     pub replicas: Replicas,
     pub metrics: CoreMetrics,
+    pub meta_client: MetaClient,
+    hooks: NodeHooks,
+    channels: PeerChannels,
+    catalog_version: watch::Receiver<u64>,
+    /// Wakes the range reporter (after a split or a leadership change).
+    report_now: Arc<Notify>,
+    /// Serialises replica creation, so a range is never started twice.
+    creating: tokio::sync::Mutex<()>,
 }
 
 impl Node {
     pub async fn open(config: NodeConfig) -> anyhow::Result<Arc<Self>> {
         let engine = Engine::open(&config.data_dir.join("db"))?;
         let metrics = CoreMetrics::new(config.node_id);
-        let node = Arc::new(Self { config, engine, replicas: Replicas::default(), metrics });
-        let first = RangeDescriptor {
-            range_id: FIRST_RANGE_ID,
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let (version_tx, catalog_version) = watch::channel(crate::catalog::store::version(engine.db())?);
+        let hooks =
+            NodeHooks { events, catalog_window: config.catalog_delta_window, catalog_version: Arc::new(version_tx) };
+        let replicas = Replicas::default();
+        let channels = PeerChannels::default();
+        let node = Arc::new(Self {
+            meta_client: MetaClient::new(replicas.clone(), channels.clone()),
+            config,
+            engine,
+            replicas,
+            metrics,
+            hooks,
+            channels,
+            catalog_version,
+            report_now: Arc::new(Notify::new()),
+            creating: tokio::sync::Mutex::new(()),
+        });
+        let founding = |range_id| RangeDescriptor {
+            range_id,
             start_key: Bytes::new(),
             end_key: Bytes::new(),
             epoch_version: 1,
             conf_version: 1,
             replicas: node.config.peers.clone(),
         };
-        node.start_replica(first).await?;
+        node.start_replica(founding(META_RANGE_ID), Start::Founding).await?;
+        node.start_replica(founding(FIRST_RANGE_ID), Start::Founding).await?;
+        for desc in persisted_descriptors(&node.engine)? {
+            if node.replicas.get(desc.range_id).is_none() {
+                node.start_replica(desc, Start::Persisted).await?;
+            }
+        }
+        tokio::spawn(handle_events(Arc::downgrade(&node), events_rx));
         Ok(node)
     }
 
-    async fn start_replica(&self, initial: RangeDescriptor) -> anyhow::Result<()> {
+    async fn start_replica(&self, initial: RangeDescriptor, start: Start) -> anyhow::Result<Arc<Replica>> {
         let range_id = initial.range_id;
         let timing = &self.config.raft;
         let raft_config = openraft::Config {
@@ -101,16 +144,18 @@ impl Node {
         }
         .validate()?;
         let snapshot_dir = self.config.data_dir.join("snapshots");
-        let state_machine = StateMachine::open(self.engine.clone(), initial.clone(), snapshot_dir)?;
+        let persist = start == Start::Founding;
+        let state_machine =
+            StateMachine::open(self.engine.clone(), initial.clone(), persist, snapshot_dir, self.hooks.clone())?;
         let applied = state_machine.shared();
         let log_store = LogStore::new(self.engine.clone(), range_id);
-        let network = NetworkFactory { channels: PeerChannels::default(), range_id };
+        let network = NetworkFactory { channels: self.channels.clone(), range_id, shared: applied.clone() };
         let raft = Raft::new(self.config.node_id, Arc::new(raft_config), network, log_store, state_machine).await?;
-        // Only the founding node with the smallest id bootstraps the group: if every founder
-        // initialized, all would campaign at once in term 1, split the vote and force a
-        // second election a second later. The others join when it contacts them.
+        // Only the founding node with the smallest id bootstraps a founding group: if every
+        // founder initialized, all would campaign at once in term 1, split the vote and force
+        // a second election a second later. The others join when it contacts them.
         let bootstrapper = initial.replicas.iter().map(|(id, _)| *id).min();
-        if bootstrapper == Some(self.config.node_id) && !raft.is_initialized().await? {
+        if start == Start::Founding && bootstrapper == Some(self.config.node_id) && !raft.is_initialized().await? {
             if let Err(e) = raft.initialize(initial_members(&initial.replicas)).await {
                 tracing::info!(range_id, error = %e, "initialize skipped");
             }
@@ -124,8 +169,56 @@ impl Node {
             self.metrics.clone(),
             election_timeout_min,
         );
-        self.replicas.insert(replica);
-        Ok(())
+        self.replicas.insert(range_id, replica.clone());
+        Ok(replica)
+    }
+
+    /// The replica a Raft message for `range_id` is meant for, creating an empty one (filled
+    /// later by a snapshot) if this node should hold it but missed the split that made it.
+    /// While a range of ours still covers the message's bounds, the split is yet to apply
+    /// here and will create the replica with its proper starting state.
+    pub async fn replica_for_message(&self, range_id: u64, start: &[u8], end: &[u8]) -> Option<Arc<Replica>> {
+        if let Some(r) = self.replicas.get(range_id) {
+            return Some(r);
+        }
+        let _creating = self.creating.lock().await;
+        if let Some(r) = self.replicas.get(range_id) {
+            return Some(r);
+        }
+        if range_id == META_RANGE_ID || self.replicas.all().iter().any(|r| r.descriptor().overlaps(start, end)) {
+            return None;
+        }
+        let placeholder = RangeDescriptor {
+            range_id,
+            start_key: Bytes::copy_from_slice(start),
+            end_key: Bytes::copy_from_slice(end),
+            ..Default::default()
+        };
+        tracing::info!(range_id, "creating an empty replica to receive a snapshot");
+        self.start_replica(placeholder, Start::Empty).await.ok()
+    }
+
+    async fn on_split(&self, parent: RangeDescriptor, child: RangeDescriptor) {
+        let replica = {
+            let _creating = self.creating.lock().await;
+            match self.replicas.get(child.range_id) {
+                Some(r) => r,
+                None => match self.start_replica(child.clone(), Start::Persisted).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(range_id = child.range_id, error = %e, "could not start split child");
+                        return;
+                    }
+                },
+            }
+        };
+        // The parent's leader campaigns for the child at once; waiting for an election
+        // timeout would leave the child's keys unavailable for a second.
+        let parent_leader = self.replicas.get(parent.range_id).and_then(|p| p.leader()).map(|(id, _)| id);
+        if parent_leader == Some(self.config.node_id) {
+            let _ = replica.raft.trigger().elect().await;
+        }
+        self.report_now.notify_one();
     }
 
     /// Serves until `shutdown` resolves, then stops Raft cleanly.
@@ -134,19 +227,20 @@ impl Node {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let kv = KvService {
+        let kv = KvService { node: self.clone() };
+        let raft = RaftService { node: self.clone() };
+        let catalog = CatalogService {
             node_id: self.config.node_id,
-            addr: self.config.advertise.clone(),
             replicas: self.replicas.clone(),
-            metrics: self.metrics.clone(),
+            version: self.catalog_version.clone(),
         };
-        let raft = RaftService { replicas: self.replicas.clone() };
         let grpc = tonic::service::Routes::new(
             KvServer::new(kv).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX),
         )
         .add_service(
             RaftTransportServer::new(raft).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX),
         )
+        .add_service(CatalogServer::new(catalog).max_encoding_message_size(usize::MAX))
         .into_axum_router();
         let metrics = self.metrics.clone();
         let health_replicas = self.replicas.clone();
@@ -179,6 +273,14 @@ impl Node {
                 self.config.gc_retention,
             )),
             tokio::spawn(publish_raft_metrics(self.replicas.clone(), self.metrics.clone())),
+            tokio::spawn(crate::catalog::reporter::report_loop(
+                self.config.node_id,
+                self.replicas.clone(),
+                self.meta_client.clone(),
+                self.report_now.clone(),
+                self.config.report_interval,
+            )),
+            tokio::spawn(crate::split::auto_split(self.clone(), self.config.split.clone())),
         ];
         // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (~40 ms stalls).
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -193,6 +295,37 @@ impl Node {
         }
         result?;
         Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// A range every founding node creates (the meta range and the first data range).
+    Founding,
+    /// A range whose state is on disk (after a restart, or seeded by a split).
+    Persisted,
+    /// An empty replica waiting for a snapshot.
+    Empty,
+}
+
+/// Descriptors of every range with state on this node.
+fn persisted_descriptors(engine: &Engine) -> anyhow::Result<Vec<RangeDescriptor>> {
+    let mut out = Vec::new();
+    for item in engine.db().iterator_cf(engine.cf(CF_RANGE_META), rocksdb::IteratorMode::Start) {
+        let (k, v) = item?;
+        if k.len() == 8 + keys::DESCRIPTOR.len() && k.ends_with(keys::DESCRIPTOR.as_bytes()) {
+            out.push(decode::<RangeDescriptor>(&v)?);
+        }
+    }
+    Ok(out)
+}
+
+async fn handle_events(node: std::sync::Weak<Node>, mut events: mpsc::UnboundedReceiver<RangeEvent>) {
+    while let Some(event) = events.recv().await {
+        let Some(node) = node.upgrade() else { return };
+        match event {
+            RangeEvent::Split { parent, child } => node.on_split(parent, child).await,
+        }
     }
 }
 

@@ -52,7 +52,7 @@ fn read_error(e: RaftError<NodeId, CheckIsLeaderError<NodeId, BasicNode>>) -> Re
     }
 }
 
-fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ReplicaError {
+pub fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) -> ReplicaError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => from_forward(f.leader_id, f.leader_node),
         RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => ReplicaError::Unavailable(c.to_string()),

@@ -10,8 +10,8 @@ use strata_proto::core as pb;
 use tonic::{Request, Response, Status};
 
 use crate::hlc;
-use crate::metrics::CoreMetrics;
 use crate::mvcc;
+use crate::node::Node;
 use crate::raft::log_store::{decode, encode};
 use crate::raft::types::{CommandOutcome, ExpireAt, NodeId, Op, RangeDescriptor, WriteCommand};
 use crate::replica::{Replica, ReplicaError};
@@ -23,8 +23,13 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    pub fn insert(&self, replica: Arc<Replica>) {
-        self.inner.write().unwrap_or_else(|e| e.into_inner()).insert(replica.range_id(), replica);
+    pub fn insert(&self, range_id: u64, replica: Arc<Replica>) {
+        self.inner.write().unwrap_or_else(|e| e.into_inner()).insert(range_id, replica);
+    }
+
+    /// The data range on this node whose bounds hold `key`.
+    pub fn data_range_for(&self, key: &[u8]) -> Option<Arc<Replica>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).values().find(|r| r.descriptor().contains(key)).cloned()
     }
 
     pub fn get(&self, range_id: u64) -> Option<Arc<Replica>> {
@@ -80,10 +85,7 @@ fn replica_error(replica: &Replica, e: ReplicaError) -> Option<pb::RangeError> {
 
 #[derive(Clone)]
 pub struct KvService {
-    pub node_id: NodeId,
-    pub addr: String,
-    pub replicas: Replicas,
-    pub metrics: CoreMetrics,
+    pub node: Arc<Node>,
 }
 
 impl KvService {
@@ -94,7 +96,9 @@ impl KvService {
         keys: impl IntoIterator<Item = &'k [u8]>,
     ) -> Result<Arc<Replica>, Option<pb::RangeError>> {
         let header = header.cloned().unwrap_or_default();
-        let Some(replica) = self.replicas.get(header.range_id) else {
+        // The meta range holds no user keys.
+        let found = self.node.replicas.get(header.range_id).filter(|r| !r.descriptor().is_meta());
+        let Some(replica) = found else {
             return Err(range_error(pb::range_error::Kind::RangeNotFound(pb::RangeNotFound {
                 range_id: header.range_id,
             })));
@@ -182,7 +186,7 @@ impl KvService {
     }
 
     fn count(&self, method: &str, ok: bool) {
-        self.metrics.requests.with_label_values(&[method, if ok { "ok" } else { "range_error" }]).inc();
+        self.node.metrics.requests.with_label_values(&[method, if ok { "ok" } else { "range_error" }]).inc();
     }
 }
 
@@ -315,7 +319,8 @@ impl pb::kv_server::Kv for KvService {
     }
 
     async fn ranges(&self, _request: Request<pb::RangesRequest>) -> Result<Response<pb::RangesResponse>, Status> {
-        let ranges = self.replicas.all().iter().map(|r| describe(r)).collect();
+        let ranges =
+            self.node.replicas.all().iter().filter(|r| !r.descriptor().is_meta()).map(|r| describe(r)).collect();
         Ok(Response::new(pb::RangesResponse { ranges }))
     }
 
@@ -324,40 +329,78 @@ impl pb::kv_server::Kv for KvService {
         _request: Request<pb::NodeStatusRequest>,
     ) -> Result<Response<pb::NodeStatusResponse>, Status> {
         let ranges = self
+            .node
             .replicas
             .all()
             .iter()
             .map(|r| {
                 let m = r.raft.metrics().borrow().clone();
+                let desc = r.descriptor();
                 pb::RangeStatus {
                     descriptor: Some(describe(r)),
                     term: m.current_term,
                     last_log_index: m.last_log_index.unwrap_or(0),
                     applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
                     role: format!("{:?}", m.state).to_lowercase(),
-                    approximate_size_bytes: 0,
+                    approximate_size_bytes: if desc.is_meta() {
+                        0
+                    } else {
+                        crate::split::approximate_size(&self.node.engine, &desc)
+                    },
                 }
             })
             .collect();
-        Ok(Response::new(pb::NodeStatusResponse { node_id: self.node_id, addr: self.addr.clone(), ranges }))
+        let (node_id, addr) = (self.node.config.node_id, self.node.config.advertise.clone());
+        Ok(Response::new(pb::NodeStatusResponse { node_id, addr, ranges }))
     }
 
     async fn split_range(
         &self,
-        _request: Request<pb::SplitRangeRequest>,
+        request: Request<pb::SplitRangeRequest>,
     ) -> Result<Response<pb::SplitRangeResponse>, Status> {
-        Err(Status::unimplemented("split"))
+        use crate::split::SplitError;
+        let key = request.into_inner().split_key;
+        let error =
+            |kind| Ok(Response::new(pb::SplitRangeResponse { range_error: range_error(kind), ..Default::default() }));
+        match self.node.split(key.clone()).await {
+            Ok((left, right)) => Ok(Response::new(pb::SplitRangeResponse {
+                range_error: None,
+                left: Some(descriptor_to_proto(&left, None)),
+                right: Some(descriptor_to_proto(&right, None)),
+            })),
+            Err(SplitError::NoRange) => {
+                error(pb::range_error::Kind::KeyNotInRange(pb::KeyNotInRange { key, range: None }))
+            }
+            Err(SplitError::Replica(ReplicaError::NotLeader { leader_id, leader_addr })) => {
+                let range_id = self.node.replicas.data_range_for(&key).map(|r| r.range_id()).unwrap_or(0);
+                error(pb::range_error::Kind::NotLeader(pb::NotLeader {
+                    range_id,
+                    leader_node_id: leader_id.unwrap_or(0),
+                    leader_addr: leader_addr.unwrap_or_default(),
+                    leader_term: 0,
+                }))
+            }
+            Err(SplitError::Replica(ReplicaError::Unavailable(reason))) | Err(SplitError::Meta(reason)) => {
+                error(pb::range_error::Kind::Unavailable(pb::RangeUnavailable { reason }))
+            }
+            Err(e @ (SplitError::AtBoundary | SplitError::EpochChanged)) => {
+                Err(Status::failed_precondition(e.to_string()))
+            }
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct RaftService {
-    pub replicas: Replicas,
+    pub node: Arc<Node>,
 }
 
 impl RaftService {
-    fn replica(&self, range_id: u64) -> Result<Arc<Replica>, Status> {
-        self.replicas.get(range_id).ok_or_else(|| Status::not_found(format!("range {range_id} not on this node")))
+    async fn replica(&self, msg: &pb::RaftMessage) -> Result<Arc<Replica>, Status> {
+        self.node
+            .replica_for_message(msg.range_id, &msg.start_key, &msg.end_key)
+            .await
+            .ok_or_else(|| Status::not_found(format!("range {} not on this node (yet)", msg.range_id)))
     }
 }
 
@@ -374,21 +417,21 @@ fn reply<T: serde::Serialize>(range_id: u64, value: &T) -> Result<Response<pb::R
 impl pb::raft_transport_server::RaftTransport for RaftService {
     async fn append_entries(&self, request: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
         let msg = request.into_inner();
-        let replica = self.replica(msg.range_id)?;
+        let replica = self.replica(&msg).await?;
         let result = replica.raft.append_entries(payload(&msg)?).await;
         reply(msg.range_id, &result)
     }
 
     async fn vote(&self, request: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
         let msg = request.into_inner();
-        let replica = self.replica(msg.range_id)?;
+        let replica = self.replica(&msg).await?;
         let result = replica.raft.vote(payload(&msg)?).await;
         reply(msg.range_id, &result)
     }
 
     async fn install_snapshot(&self, request: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
         let msg = request.into_inner();
-        let replica = self.replica(msg.range_id)?;
+        let replica = self.replica(&msg).await?;
         let result = replica.raft.install_snapshot(payload(&msg)?).await;
         reply(msg.range_id, &result)
     }

@@ -4,10 +4,12 @@
 
 pub mod batcher;
 pub mod breaker;
+pub mod catalog_watch;
 pub mod core_kv;
 pub mod limits;
 pub mod metrics;
 pub mod redis_server;
+pub mod route_table;
 pub mod routing;
 
 use std::net::SocketAddr;
@@ -74,10 +76,8 @@ impl Gateway {
 
     /// Serves every listener until `shutdown` resolves.
     pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        if let Err(e) = self.router.refresh().await {
-            // Not fatal: the core may still be starting; requests refresh on demand.
-            tracing::warn!(error = %e, "initial route refresh failed");
-        }
+        // Not awaited: the core may still be starting; requests wait for routes on demand.
+        let _catalog_watch = self.router.catalog().spawn();
         let kv = CoreKv::new(self.router.clone());
         let redis = RedisServer::new(kv, self.ctx.clone(), self.metrics.clone(), self.limits);
         let redis_task = tokio::spawn(redis.serve(self.redis));
@@ -102,8 +102,11 @@ impl Gateway {
                 get(move || {
                     let router = router.clone();
                     async move {
-                        if router.routes().is_empty() {
-                            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "no routes to the core yet\n".to_string())
+                        if router.catalog().version() == 0 {
+                            (
+                                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                                "no route catalog from the core yet\n".to_string(),
+                            )
                         } else {
                             (axum::http::StatusCode::OK, "ok\n".to_string())
                         }

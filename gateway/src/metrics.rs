@@ -15,6 +15,10 @@ pub struct GatewayMetrics {
     pub breaker_trips: IntCounterVec,
     pub breaker_rejections: IntCounter,
     pub core_rpcs: IntCounterVec,
+    pub catalog_version: IntGauge,
+    pub catalog_resets: IntCounter,
+    pub catalog_reconnects: IntCounter,
+    pub catalog_deltas_applied: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -23,7 +27,9 @@ impl GatewayMetrics {
         let connections = IntGauge::new("redis_connections", "Open RESP connections").expect("valid metric");
         let commands = IntCounterVec::new(Opts::new("redis_commands_total", "RESP commands by outcome"), &["outcome"])
             .expect("valid metric");
-        let route_refreshes = IntCounter::new("route_refreshes_total", "Route table reloads").expect("valid metric");
+        let route_refreshes =
+            IntCounter::new("route_refreshes_total", "Waits for a newer route table after a routing error")
+                .expect("valid metric");
         let retries = IntCounterVec::new(
             Opts::new("core_retries_total", "Core calls retried after a routing error"),
             &["method"],
@@ -49,8 +55,20 @@ impl GatewayMetrics {
             .expect("valid metric");
         let core_rpcs = IntCounterVec::new(Opts::new("core_rpcs_total", "Batch RPCs sent, by core node"), &["node"])
             .expect("valid metric");
+        let catalog_version =
+            IntGauge::new("catalog_version", "Version of the route catalog applied").expect("valid metric");
+        let catalog_resets =
+            IntCounter::new("catalog_resets_total", "Full catalog resets applied").expect("valid metric");
+        let catalog_reconnects =
+            IntCounter::new("catalog_reconnects_total", "Catalog watch streams reopened").expect("valid metric");
+        let catalog_deltas_applied =
+            IntCounter::new("catalog_deltas_applied_total", "Catalog deltas applied").expect("valid metric");
         for m in [
-            Box::new(refused.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(catalog_version.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(catalog_resets.clone()),
+            Box::new(catalog_reconnects.clone()),
+            Box::new(catalog_deltas_applied.clone()),
+            Box::new(refused.clone()),
             Box::new(breaker_open.clone()),
             Box::new(breaker_trips.clone()),
             Box::new(breaker_rejections.clone()),
@@ -75,6 +93,10 @@ impl GatewayMetrics {
             breaker_trips,
             breaker_rejections,
             core_rpcs,
+            catalog_version,
+            catalog_resets,
+            catalog_reconnects,
+            catalog_deltas_applied,
         }
     }
 

@@ -3,20 +3,26 @@
 //!
 //! Each request names the range and epoch it targets. The core answers typed errors — not
 //! leader (with a hint), epoch mismatch (with the current descriptor), key not in range,
-//! range not found, unavailable — and the router refreshes what it knows and retries within a
-//! bounded budget (attempts and time), so a leader change or a stale route costs a retry, not
-//! an error to the client.
+//! range not found, unavailable — and the router retries within a bounded budget (attempts
+//! and time), so a leader change or a stale route costs a retry, not an error to the client.
+//!
+//! Descriptors come only from the catalog watch ([`CatalogWatcher`]): after a routing error
+//! the router waits (briefly) for the catalog to move past the version it used. Leadership
+//! moves faster than the catalog hears of it, so the router keeps its own overlay of leaders
+//! learnt from the core's answers; whichever of the two names the later term wins.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use strata_proto::core as pb;
 use strata_proto::core::kv_client::KvClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::batcher::Batcher;
 use crate::breaker::{Breakers, Leadership, Pass, ProbeGuard, Verdict};
+use crate::catalog_watch::CatalogWatcher;
 use crate::metrics::GatewayMetrics;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -27,19 +33,26 @@ pub enum RouteError {
     Rejected(String),
     #[error("{0}")]
     CircuitOpen(String),
+    /// Keys that were to go to one range no longer do (the range split): the caller regroups
+    /// them against the current table.
+    #[error("the keys no longer fall in one range")]
+    SpansRanges,
 }
 
-/// A cached range: its descriptor and the leadership we last heard of.
+/// A range from the catalog and the leadership we believe it has.
 #[derive(Debug, Clone)]
 pub struct Route {
-    pub descriptor: pb::RangeDescriptor,
+    pub descriptor: Arc<pb::RangeDescriptor>,
     pub leader: Option<Leadership>,
+}
+
+pub fn range_contains(d: &pb::RangeDescriptor, key: &[u8]) -> bool {
+    key >= &d.start_key[..] && (d.end_key.is_empty() || key < &d.end_key[..])
 }
 
 impl Route {
     pub fn contains(&self, key: &[u8]) -> bool {
-        let d = &self.descriptor;
-        key >= &d.start_key[..] && (d.end_key.is_empty() || key < &d.end_key[..])
+        range_contains(&self.descriptor, key)
     }
 
     pub fn leader_addr(&self) -> Option<&str> {
@@ -91,19 +104,32 @@ const MAX_BATCH: usize = 256;
 pub const CORE_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a node that failed in transport is skipped while probing for a leader.
 const SUSPECT_FOR: Duration = Duration::from_secs(5);
+/// How long a request waits for the catalog to move after a routing error before it retries
+/// anyway.
+const ROUTE_WAIT: Duration = Duration::from_secs(1);
+/// Overlay entries worth a sweep for ones the catalog has caught up with.
+const OVERLAY_SWEEP_AT: usize = 4096;
 /// One batch per node and kind at a time: measured on the dev cluster, a second batch in
 /// flight only made batches smaller (SET 11.7-12.5k/s with one, 8.9-11.8k/s with two).
 const BATCHES_IN_FLIGHT: usize = 1;
 
+/// Leadership of one range learnt from the core's answers. `leader: None` means "not known,
+/// and whatever was known up to `term` is wrong" (its node failed or disowned it).
+#[derive(Debug, Clone)]
+struct LeaderNote {
+    term: u64,
+    leader: Option<Leadership>,
+}
+
 pub struct Router {
-    seeds: Vec<String>,
     channels: RwLock<HashMap<String, Channel>>,
     batchers: RwLock<HashMap<String, Arc<NodeBatchers>>>,
     /// Nodes whose last call failed in transport, and when: skipped while probing for a
     /// leader so a frozen node does not eat every retry.
     failed: RwLock<HashMap<String, Instant>>,
-    /// Ranges sorted by start key.
-    routes: RwLock<Vec<Route>>,
+    catalog: Arc<CatalogWatcher>,
+    /// Per range id; see [`LeaderNote`].
+    leaders: RwLock<HashMap<u64, LeaderNote>>,
     budget: RetryBudget,
     breakers: Breakers,
     metrics: GatewayMetrics,
@@ -111,12 +137,18 @@ pub struct Router {
 
 impl Router {
     pub fn new(seeds: Vec<String>, metrics: GatewayMetrics) -> Arc<Self> {
+        let catalog = Arc::new(CatalogWatcher::new(seeds, metrics.clone()));
+        Self::with_catalog(catalog, metrics)
+    }
+
+    /// A router fed by `catalog`, which the caller starts.
+    pub fn with_catalog(catalog: Arc<CatalogWatcher>, metrics: GatewayMetrics) -> Arc<Self> {
         Arc::new(Self {
-            seeds,
             channels: RwLock::default(),
             batchers: RwLock::default(),
             failed: RwLock::default(),
-            routes: RwLock::default(),
+            catalog,
+            leaders: RwLock::default(),
             budget: RetryBudget::default(),
             breakers: Breakers::new(metrics.breaker_open.clone(), metrics.breaker_trips.clone()),
             metrics,
@@ -195,91 +227,78 @@ impl Router {
         batchers.write.call(request).await
     }
 
-    /// Every core address we know: seeds plus replicas named by descriptors.
-    fn known_addrs(&self) -> Vec<String> {
-        let mut addrs = self.seeds.clone();
-        for route in self.routes.read().unwrap_or_else(|e| e.into_inner()).iter() {
-            for r in &route.descriptor.replicas {
-                if !addrs.contains(&r.addr) {
-                    addrs.push(r.addr.clone());
-                }
-            }
-        }
-        addrs
+    pub fn catalog(&self) -> &Arc<CatalogWatcher> {
+        &self.catalog
     }
 
-    /// Reloads the route table from any reachable core node.
-    pub async fn refresh(&self) -> Result<(), RouteError> {
-        self.metrics.route_refreshes.inc();
-        let mut last_err = String::from("no core addresses configured");
-        for addr in self.known_addrs() {
-            let mut client = self.client(&addr)?;
-            let request = tonic::Request::new(pb::RangesRequest {});
-            match tokio::time::timeout(Duration::from_secs(2), client.ranges(request)).await {
-                Ok(Ok(resp)) => {
-                    let mut ranges = resp.into_inner().ranges;
-                    if ranges.is_empty() {
-                        last_err = format!("{addr} hosts no ranges");
-                        continue;
-                    }
-                    ranges.sort_by(|a, b| a.start_key.cmp(&b.start_key));
-                    let routes = ranges
-                        .into_iter()
-                        .map(|d| {
-                            let leader = leadership_of(&d);
-                            Route { descriptor: d, leader }
-                        })
-                        .collect();
-                    *self.routes.write().unwrap_or_else(|e| e.into_inner()) = routes;
-                    return Ok(());
-                }
-                Ok(Err(status)) => last_err = format!("{addr}: {}", status.message()),
-                Err(_) => last_err = format!("{addr}: timed out"),
-            }
-        }
-        Err(RouteError::Unavailable(last_err))
-    }
-
+    /// Every range of the current table, in key order.
     pub fn routes(&self) -> Vec<Route> {
-        self.routes.read().unwrap_or_else(|e| e.into_inner()).clone()
+        let table = self.catalog.current();
+        let leaders = self.leaders.read().unwrap_or_else(|e| e.into_inner());
+        table.iter().map(|d| Route { descriptor: d.clone(), leader: effective_leader(d, &leaders) }).collect()
     }
 
     /// The range holding `key`.
     pub fn route_for(&self, key: &[u8]) -> Option<Route> {
-        let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
-        let idx = routes.partition_point(|r| r.descriptor.start_key[..] <= *key);
-        idx.checked_sub(1).and_then(|i| routes.get(i)).filter(|r| r.contains(key)).cloned()
+        let descriptor = self.catalog.load().lookup(key)?;
+        Some(self.route(descriptor))
     }
 
-    fn set_leader(&self, range_id: u64, leader: Option<Leadership>) {
-        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(route) = routes.iter_mut().find(|r| r.descriptor.range_id == range_id) {
-            route.leader = leader;
+    fn route(&self, descriptor: Arc<pb::RangeDescriptor>) -> Route {
+        let leaders = self.leaders.read().unwrap_or_else(|e| e.into_inner());
+        Route { leader: effective_leader(&descriptor, &leaders), descriptor }
+    }
+
+    /// Records what the core told us about a range's leader, unless we already know of a
+    /// later term.
+    fn note_leader(&self, range_id: u64, term: u64, leader: Option<Leadership>) {
+        let mut leaders = self.leaders.write().unwrap_or_else(|e| e.into_inner());
+        if leaders.get(&range_id).is_some_and(|n| n.term > term) {
+            return;
+        }
+        leaders.insert(range_id, LeaderNote { term, leader });
+        // Notes the catalog has caught up with only cost memory. Sweeping at powers of two
+        // keeps the cost amortised.
+        if leaders.len() >= OVERLAY_SWEEP_AT && leaders.len().is_power_of_two() {
+            let table = self.catalog.load();
+            leaders.retain(|id, note| table.get(*id).is_some_and(|d| note.term >= d.leader_term));
         }
     }
 
-    /// Updates cached descriptors in place; returns false if one names a range we do not
-    /// know (a split created it), in which case the caller reloads the table.
-    fn replace_descriptors(&self, current: Vec<pb::RangeDescriptor>) -> bool {
-        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        let mut all_known = true;
-        for d in current {
-            match routes.iter_mut().find(|r| r.descriptor.range_id == d.range_id) {
-                Some(route) => {
-                    if let Some(leader) = leadership_of(&d) {
-                        route.leader = Some(leader);
-                    }
-                    route.descriptor = d;
-                }
-                None => all_known = false,
-            }
-        }
-        all_known
+    /// Gives up on the leadership `route` was sent to: unknown from `term` (at least that
+    /// leadership's term) until someone names a leader.
+    fn forget_leader(&self, route: &Route, term: u64) {
+        let used = route.leader.as_ref().map_or(route.descriptor.leader_term, |l| l.term);
+        self.note_leader(route.descriptor.range_id, term.max(used), None);
+    }
+
+    /// Waits for the catalog to move past `seen`, within the request's time budget.
+    async fn wait_for_table(&self, seen: u64, started: Instant) -> bool {
+        self.metrics.route_refreshes.inc();
+        let left = self.budget.time.saturating_sub(started.elapsed());
+        self.catalog.wait_for_new_table(seen, ROUTE_WAIT.min(left)).await
     }
 
     /// Runs `call` against the leader of the range holding `key`, following redirects and
-    /// refreshing routes until it succeeds or the retry budget is spent.
+    /// waiting for newer routes until it succeeds or the retry budget is spent.
     pub async fn with_leader<T, F, Fut>(&self, key: &[u8], method: &'static str, call: F) -> Result<T, RouteError>
+    where
+        F: Fn(String, Route) -> Fut,
+        Fut: std::future::Future<Output = Result<Attempt<T>, tonic::Status>>,
+    {
+        self.with_range(key, &[], method, call).await
+    }
+
+    /// Like [`Router::with_leader`] for a request that also carries `together`: if the range
+    /// holding `key` no longer holds all of them, fails with [`RouteError::SpansRanges`]
+    /// before calling the core.
+    pub async fn with_range<T, F, Fut>(
+        &self,
+        key: &[u8],
+        together: &[Bytes],
+        method: &'static str,
+        call: F,
+    ) -> Result<T, RouteError>
     where
         F: Fn(String, Route) -> Fut,
         Fut: std::future::Future<Output = Result<Attempt<T>, tonic::Status>>,
@@ -290,25 +309,34 @@ impl Router {
         // Set once this request tripped a range's breaker: it then owns recovery (waits out
         // the backoff and probes) while other requests fail fast.
         let mut owns_recovery = false;
+        // Set when the table moved since the last attempt: the retry has news, no need to pause.
+        let mut table_moved = false;
         for attempt in 0..self.budget.attempts {
             if started.elapsed() > self.budget.time {
                 break;
             }
             if attempt > 0 {
                 self.metrics.retries.with_label_values(&[method]).inc();
-                // Short exponential backoff: elections take a few hundred ms.
-                let ms = (10u64 << attempt.min(5)).min(300);
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            let route = match self.route_for(key) {
-                Some(r) => r,
-                None => {
-                    if let Err(e) = self.refresh().await {
-                        last_problem = e.to_string();
-                    }
-                    continue;
+                if !std::mem::take(&mut table_moved) {
+                    // Short exponential backoff: elections take a few hundred ms.
+                    let ms = (10u64 << attempt.min(5)).min(300);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
                 }
+            }
+            // The table is read once per attempt and not held across the call.
+            let (version, descriptor) = {
+                let table = self.catalog.load();
+                (table.version(), table.lookup(key))
             };
+            let Some(descriptor) = descriptor else {
+                last_problem = format!("no route for the key in catalog version {version}");
+                table_moved = self.wait_for_table(version, started).await;
+                continue;
+            };
+            if together.iter().any(|k| !range_contains(&descriptor, k)) {
+                return Err(RouteError::SpansRanges);
+            }
+            let route = self.route(descriptor);
             let range_id = route.descriptor.range_id;
             let addr = match &route.leader {
                 Some(l) => l.addr.clone(),
@@ -318,7 +346,7 @@ impl Router {
                     let replicas = &route.descriptor.replicas;
                     if replicas.is_empty() {
                         last_problem = "range has no replicas".into();
-                        let _ = self.refresh().await;
+                        table_moved = self.wait_for_table(version, started).await;
                         continue;
                     }
                     let failed = self.failed.read().unwrap_or_else(|e| e.into_inner());
@@ -383,14 +411,16 @@ impl Router {
                 }
                 Ok(Attempt::RangeError(e)) => {
                     last_problem = format!("{e:?}");
-                    self.handle_range_error(&route, &addr, e).await;
+                    if self.handle_range_error(&route, &addr, e) {
+                        table_moved = self.wait_for_table(version, started).await;
+                    }
                 }
                 Err(status) => {
                     last_problem = format!("{addr}: {}", status.message());
                     self.metrics.core_transport_errors.inc();
                     if is_retryable(&status) {
                         // Transport failure or timeout: forget this leader, try another replica.
-                        self.set_leader(route.descriptor.range_id, None);
+                        self.forget_leader(&route, 0);
                         self.failed.write().unwrap_or_else(|e| e.into_inner()).insert(addr.clone(), Instant::now());
                     } else {
                         return Err(RouteError::Rejected(status.message().to_string()));
@@ -401,24 +431,34 @@ impl Router {
         Err(RouteError::Unavailable(format!("retry budget spent: {last_problem}")))
     }
 
-    async fn handle_range_error(&self, route: &Route, addr: &str, e: pb::RangeError) {
+    /// Learns what a routing error teaches; returns whether the route itself is stale, so
+    /// the retry should wait for a newer catalog.
+    fn handle_range_error(&self, route: &Route, addr: &str, e: pb::RangeError) -> bool {
         use pb::range_error::Kind;
-        let range_id = route.descriptor.range_id;
         match e.kind {
             Some(Kind::NotLeader(nl)) => {
-                let hint = (!nl.leader_addr.is_empty() && nl.leader_addr != addr && nl.leader_node_id != 0)
-                    .then_some(Leadership { node_id: nl.leader_node_id, addr: nl.leader_addr, term: nl.leader_term });
-                self.set_leader(range_id, hint);
+                if !nl.leader_addr.is_empty() && nl.leader_addr != addr && nl.leader_node_id != 0 {
+                    let leader = Leadership { node_id: nl.leader_node_id, addr: nl.leader_addr, term: nl.leader_term };
+                    self.note_leader(route.descriptor.range_id, leader.term, Some(leader));
+                } else {
+                    self.forget_leader(route, nl.leader_term);
+                }
+                false
             }
             Some(Kind::EpochNotMatch(m)) => {
-                if !self.replace_descriptors(m.current_ranges) {
-                    let _ = self.refresh().await;
+                // Descriptors come from the catalog only, but their leaders are fresh news.
+                for d in &m.current_ranges {
+                    if let Some(leader) = leadership_of(d) {
+                        self.note_leader(d.range_id, leader.term, Some(leader));
+                    }
                 }
+                true
             }
-            Some(Kind::KeyNotInRange(_)) | Some(Kind::RangeNotFound(_)) => {
-                let _ = self.refresh().await;
+            Some(Kind::KeyNotInRange(_)) | Some(Kind::RangeNotFound(_)) => true,
+            Some(Kind::Unavailable(_)) | None => {
+                self.forget_leader(route, 0);
+                false
             }
-            Some(Kind::Unavailable(_)) | None => self.set_leader(range_id, None),
         }
     }
 }
@@ -430,8 +470,69 @@ fn is_retryable(status: &tonic::Status) -> bool {
     matches!(status.code(), Unavailable | DeadlineExceeded | Cancelled | Unknown | Aborted | ResourceExhausted)
 }
 
+/// The leader of `d`: the catalog's or the overlay's, whichever names the later term (the
+/// overlay on a tie, as it heard from the core directly).
+fn effective_leader(d: &pb::RangeDescriptor, leaders: &HashMap<u64, LeaderNote>) -> Option<Leadership> {
+    let catalog = leadership_of(d);
+    match leaders.get(&d.range_id) {
+        Some(note) if note.term >= catalog.as_ref().map_or(0, |l| l.term) => note.leader.clone(),
+        _ => catalog,
+    }
+}
+
 /// The leadership a descriptor names, if it names one.
 fn leadership_of(d: &pb::RangeDescriptor) -> Option<Leadership> {
     let addr = d.replicas.iter().find(|r| r.node_id == d.leader_node_id && d.leader_node_id != 0)?.addr.clone();
     Some(Leadership { node_id: d.leader_node_id, addr, term: d.leader_term })
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::route_table::RouteTable;
+
+    fn range(id: u64, start: &str, end: &str, leader_term: u64) -> pb::RangeDescriptor {
+        pb::RangeDescriptor {
+            range_id: id,
+            start_key: Bytes::from(start.to_string()),
+            end_key: Bytes::from(end.to_string()),
+            epoch: Some(pb::RangeEpoch { version: 1, conf_version: 1 }),
+            replicas: vec![pb::Replica { node_id: 1, addr: "127.0.0.1:1".into() }],
+            leader_node_id: 1,
+            leader_term,
+        }
+    }
+
+    fn leader_of(router: &Router, key: &str) -> Option<(u64, u64)> {
+        router.route_for(key.as_bytes()).unwrap().leader.map(|l| (l.node_id, l.term))
+    }
+
+    #[test]
+    fn the_later_term_wins_between_catalog_and_overlay() {
+        let metrics = GatewayMetrics::new();
+        let catalog = Arc::new(CatalogWatcher::new(vec![], metrics.clone()));
+        let router = Router::with_catalog(catalog.clone(), metrics);
+        catalog.publish(Arc::new(RouteTable::from_reset(1, [range(1, "", "m", 1), range(2, "m", "", 1)])));
+        assert_eq!(leader_of(&router, "a"), Some((1, 1)), "the catalog's leader");
+
+        let newer = Leadership { node_id: 2, addr: "127.0.0.1:2".into(), term: 3 };
+        router.note_leader(1, 3, Some(newer));
+        assert_eq!(leader_of(&router, "a"), Some((2, 3)), "the core named a newer leader");
+        assert_eq!(leader_of(&router, "z"), Some((1, 1)), "other ranges are untouched");
+        router.note_leader(1, 2, None);
+        assert_eq!(leader_of(&router, "a"), Some((2, 3)), "a stale note changes nothing");
+
+        catalog.publish(Arc::new(RouteTable::from_reset(2, [range(1, "", "m", 4), range(2, "m", "", 1)])));
+        assert_eq!(leader_of(&router, "a"), Some((1, 4)), "the catalog caught up with a later term");
+
+        let route = router.route_for(b"a").unwrap();
+        router.forget_leader(&route, 0);
+        assert_eq!(leader_of(&router, "a"), None, "a failed leadership is forgotten until someone names one");
+        let same_term = Leadership { node_id: 3, addr: "127.0.0.1:3".into(), term: 4 };
+        router.note_leader(1, 4, Some(same_term));
+        assert_eq!(leader_of(&router, "a"), Some((3, 4)), "the overlay wins a tie");
+        assert_eq!(router.routes().iter().map(|r| r.descriptor.range_id).collect::<Vec<_>>(), [1, 2]);
+    }
 }

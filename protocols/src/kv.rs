@@ -110,6 +110,10 @@ pub enum KvError {
     Invalid(String),
     #[error("{0}")]
     Internal(String),
+    /// A conditional (atomic) write whose keys live in different ranges: refused until
+    /// cross-range transactions exist.
+    #[error("keys of this command live in different ranges; multi-range atomic commands need transactions")]
+    CrossRange,
 }
 
 /// The storage interface protocol semantics are written against.

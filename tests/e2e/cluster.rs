@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use strata_proto::core::catalog_client::CatalogClient;
 use strata_proto::core::kv_client::KvClient;
-use strata_proto::core::NodeStatusRequest;
+use strata_proto::core::{
+    GetCatalogRequest, GetCatalogResponse, NodeStatusRequest, RangeDescriptor, SplitRangeRequest,
+};
 
 pub const STRATA: &str = env!("CARGO_BIN_EXE_strata");
 
@@ -164,7 +167,7 @@ impl Cluster {
     pub async fn leader(&self) -> Option<u64> {
         for core in self.cores.iter().filter(|c| c.process.is_some()) {
             let Some(status) = node_status(&core.addr).await else { continue };
-            if status.ranges.first().is_some_and(|r| r.role == "leader") {
+            if first_range(&status).is_some_and(|r| r.role == "leader") {
                 return Some(status.node_id);
             }
         }
@@ -179,11 +182,16 @@ impl Cluster {
     /// Applied index of the first range on `node`.
     pub async fn applied_index(&self, node: u64) -> Option<u64> {
         let status = node_status(&self.core(node).addr).await?;
-        status.ranges.first().map(|r| r.applied_index)
+        first_range(&status).map(|r| r.applied_index)
     }
 
     /// One field of a node's `strata_core_raft_state` metric for the first range.
     pub async fn raft_metric(&self, node: u64, field: &str) -> Option<i64> {
+        self.range_metric(node, 1, field).await
+    }
+
+    /// One field of a node's `strata_core_raft_state` metric for `range`.
+    pub async fn range_metric(&self, node: u64, range: u64, field: &str) -> Option<i64> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let addr = self.core(node).addr.clone();
         let fetch = async {
@@ -195,8 +203,9 @@ impl Cluster {
         };
         let text = tokio::time::timeout(Duration::from_secs(2), fetch).await.ok()??;
         let needle = format!("field=\"{field}\"");
+        let range_label = format!("range=\"{range}\"");
         text.lines()
-            .filter(|l| l.starts_with("strata_core_raft_state") && l.contains(&needle) && l.contains("range=\"1\""))
+            .filter(|l| l.starts_with("strata_core_raft_state") && l.contains(&needle) && l.contains(&range_label))
             .find_map(|l| l.rsplit(' ').next()?.parse().ok())
     }
 
@@ -239,6 +248,60 @@ impl Cluster {
         core.process = Some(spawn_core(core, &peers));
     }
 
+    /// Splits the range holding `key` at `key` through the range's leader, retrying while
+    /// leadership moves. Returns the two halves.
+    pub async fn split(&self, key: &[u8]) -> (RangeDescriptor, RangeDescriptor) {
+        let key = bytes::Bytes::copy_from_slice(key);
+        eventually(Duration::from_secs(30), "the split to commit", || {
+            let key = key.clone();
+            async move {
+                for core in self.cores.iter().filter(|c| c.process.is_some()) {
+                    let Ok(mut client) = KvClient::connect(format!("http://{}", core.addr)).await else { continue };
+                    let request = SplitRangeRequest { split_key: key.clone() };
+                    let Ok(Ok(resp)) = tokio::time::timeout(Duration::from_secs(10), client.split_range(request)).await
+                    else {
+                        continue;
+                    };
+                    let resp = resp.into_inner();
+                    if resp.range_error.is_none() {
+                        return Some((resp.left?, resp.right?));
+                    }
+                }
+                None
+            }
+        })
+        .await
+    }
+
+    /// The route catalog, from whichever node leads the meta range.
+    pub async fn catalog(&self) -> Option<GetCatalogResponse> {
+        for core in self.cores.iter().filter(|c| c.process.is_some()) {
+            let call = async {
+                let mut client = CatalogClient::connect(format!("http://{}", core.addr)).await.ok()?;
+                client.get_catalog(GetCatalogRequest {}).await.ok().map(|r| r.into_inner())
+            };
+            if let Ok(Some(catalog)) = tokio::time::timeout(Duration::from_secs(2), call).await {
+                return Some(catalog);
+            }
+        }
+        None
+    }
+
+    /// Waits until the catalog lists exactly `n` ranges that tile the keyspace, each with a
+    /// known leader; returns them in key order.
+    pub async fn wait_for_catalog(&self, n: usize) -> (u64, Vec<RangeDescriptor>) {
+        eventually(Duration::from_secs(30), "the catalog to settle", || async {
+            let mut catalog = self.catalog().await?;
+            catalog.ranges.sort_by(|a, b| a.start_key.cmp(&b.start_key));
+            let tiles = catalog.ranges.first().is_some_and(|r| r.start_key.is_empty())
+                && catalog.ranges.last().is_some_and(|r| r.end_key.is_empty())
+                && catalog.ranges.windows(2).all(|w| w[0].end_key == w[1].start_key);
+            let led = catalog.ranges.iter().all(|r| r.leader_node_id != 0);
+            (catalog.ranges.len() == n && tiles && led).then_some((catalog.version, catalog.ranges))
+        })
+        .await
+    }
+
     pub fn stop_gateway(&mut self) {
         if let Some(child) = self.gateway.take() {
             terminate(child);
@@ -246,8 +309,12 @@ impl Cluster {
     }
 }
 
+fn first_range(status: &strata_proto::core::NodeStatusResponse) -> Option<&strata_proto::core::RangeStatus> {
+    status.ranges.iter().find(|r| r.descriptor.as_ref().is_some_and(|d| d.range_id == 1))
+}
+
 /// A node's status, or None if it does not answer within a second (down or paused).
-async fn node_status(addr: &str) -> Option<strata_proto::core::NodeStatusResponse> {
+pub async fn node_status(addr: &str) -> Option<strata_proto::core::NodeStatusResponse> {
     let call = async {
         let mut client = KvClient::connect(format!("http://{addr}")).await.ok()?;
         Some(client.node_status(NodeStatusRequest {}).await.ok()?.into_inner())

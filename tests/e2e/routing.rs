@@ -141,14 +141,29 @@ async fn the_breaker_bounds_retries_to_a_dead_leader_and_traffic_recovers() {
 async fn ctl_ranges_lists_the_catalog() {
     let cluster = Cluster::start().await;
     let leader = cluster.wait_for_leader(None).await;
+    cluster.wait_for_catalog(1).await;
     let core = cluster.cores.iter().map(|c| c.addr.clone()).collect::<Vec<_>>().join(",");
-    let out =
-        std::process::Command::new(crate::cluster::STRATA).args(["ctl", "--core", &core, "ranges"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(crate::cluster::STRATA).args(["ctl", "--core", &core]).args(args).output();
+        let out = out.unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let text = ctl(&["ranges"]);
     let row = text.lines().find(|l| l.starts_with("1 ")).unwrap_or_else(|| panic!("no row for range 1: {text}"));
     let fields: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(&fields[..4], &["1", "-inf", "+inf", "1.1"], "{row}");
     assert!(fields[4].starts_with(&format!("{leader}@{}", cluster.core(leader).addr)), "{row}");
+    assert!(fields[6].parse::<u64>().is_ok(), "size column: {row}");
     assert_eq!(fields[7].split(',').count(), 3, "three replicas: {row}");
+
+    // `ctl split` cuts the range; the catalog then lists both halves.
+    let out = ctl(&["split", "--key", "m"]);
+    assert!(out.contains("range 1 [-inf, m) epoch 2.1"), "{out}");
+    cluster.wait_for_catalog(2).await;
+    let text = ctl(&["ranges"]);
+    let rows: Vec<Vec<&str>> = text.lines().skip(2).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert_eq!(&rows[0][1..4], &["-inf", "m", "2.1"], "{text}");
+    assert_eq!(&rows[1][1..4], &["m", "+inf", "2.1"], "{text}");
 }

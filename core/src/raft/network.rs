@@ -20,6 +20,7 @@ use strata_proto::core::RaftMessage;
 use tonic::transport::{Channel, Endpoint};
 
 use super::log_store::{decode, encode};
+use super::state_machine::AppliedState;
 use super::types::{NodeId, TypeConfig};
 
 /// Lazily connected channels to peer nodes, shared by all ranges on this node.
@@ -47,13 +48,21 @@ impl PeerChannels {
 pub struct NetworkFactory {
     pub channels: PeerChannels,
     pub range_id: u64,
+    /// The range's applied state, for the bounds every message carries.
+    pub shared: Arc<AppliedState>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerClient {
-        PeerClient { target, addr: node.addr.clone(), channels: self.channels.clone(), range_id: self.range_id }
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+            channels: self.channels.clone(),
+            range_id: self.range_id,
+            shared: self.shared.clone(),
+        }
     }
 }
 
@@ -62,6 +71,7 @@ pub struct PeerClient {
     addr: String,
     channels: PeerChannels,
     range_id: u64,
+    shared: Arc<AppliedState>,
 }
 
 type RpcResult<T, E = openraft::error::Infallible> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
@@ -76,7 +86,13 @@ impl PeerClient {
         let payload = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let channel = self.channels.get(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let mut client = RaftTransportClient::new(channel).max_decoding_message_size(usize::MAX);
-        let mut request = tonic::Request::new(RaftMessage { range_id: self.range_id, payload: payload.into(), ..Default::default() });
+        let descriptor = self.shared.descriptor();
+        let mut request = tonic::Request::new(RaftMessage {
+            range_id: self.range_id,
+            payload: payload.into(),
+            start_key: descriptor.start_key,
+            end_key: descriptor.end_key,
+        });
         request.set_timeout(option.hard_ttl());
         let response = match kind {
             RpcKind::Append => client.append_entries(request).await,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::log_store::{decode, encode};
 use super::types::{LogId, RangeDescriptor, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::mvcc;
-use crate::storage::{self, keys, Engine, CF_DATA, CF_RANGE_META};
+use crate::storage::{self, keys, Engine, CF_CATALOG, CF_DATA, CF_DEDUP, CF_RANGE_META};
 
 /// The latest snapshot a state machine built or installed, served to lagging followers.
 pub type CurrentSnapshot = Arc<Mutex<Option<(SnapshotMeta, Vec<u8>)>>>;
@@ -27,9 +27,9 @@ pub struct SnapshotHeader {
     pub descriptor: RangeDescriptor,
     pub clock_ceiling: u64,
     pub last_commit_ts: u64,
-    /// Committed request ids still inside the dedup window, with their commit timestamps:
-    /// part of the replicated state, because apply consults them.
-    pub requests: Vec<(u128, u64)>,
+    /// Dedup records (raw `dedup` keys) of requests still inside the window, with their
+    /// commit timestamps: part of the replicated state, because apply consults them.
+    pub requests: Vec<(Vec<u8>, u64)>,
     pub has_data: bool,
 }
 
@@ -114,7 +114,11 @@ fn write_snapshot(
     let clock_ceiling: u64 = meta(keys::HLC_CEILING)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
     let last_commit_ts: u64 =
         meta(keys::LAST_COMMIT_TS)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
-    let requests = remembered_requests(engine, &snap.snapshot, range_id, last_commit_ts)?;
+    let requests = if descriptor.is_meta() {
+        Vec::new()
+    } else {
+        remembered_requests(engine, &snap.snapshot, &descriptor, last_commit_ts)?
+    };
 
     std::fs::create_dir_all(dir)?;
     let path = dir.join(format!("build-{range_id}-{}.sst", crate::hlc::wall_clock_ms()));
@@ -123,12 +127,16 @@ fn write_snapshot(
     writer.open(&path)?;
     let mut opts = ReadOptions::default();
     opts.set_snapshot(&snap.snapshot);
-    if !descriptor.end_key.is_empty() {
-        opts.set_iterate_upper_bound(mvcc::range_bound(&descriptor.end_key));
-    }
-    let lower = mvcc::range_bound(&descriptor.start_key);
-    let iter =
-        engine.db().iterator_cf_opt(engine.cf(CF_DATA), opts, IteratorMode::From(&lower, rocksdb::Direction::Forward));
+    // The meta range's state is the whole catalog; a data range's is its slice of the data.
+    let (cf, lower) = if descriptor.is_meta() {
+        (engine.cf(CF_CATALOG), Vec::new())
+    } else {
+        if !descriptor.end_key.is_empty() {
+            opts.set_iterate_upper_bound(mvcc::range_bound(&descriptor.end_key));
+        }
+        (engine.cf(CF_DATA), mvcc::range_bound(&descriptor.start_key))
+    };
+    let iter = engine.db().iterator_cf_opt(cf, opts, IteratorMode::From(&lower, rocksdb::Direction::Forward));
     let mut has_data = false;
     for item in iter {
         let (k, v) = item?;
@@ -166,27 +174,22 @@ pub fn install(
     let sst = &bytes[4 + len..];
 
     let db = engine.db();
-    let data = engine.cf(CF_DATA);
-    let lower = mvcc::range_bound(&header.descriptor.start_key);
-    let upper = if header.descriptor.end_key.is_empty() {
-        // Past the last key in the column family.
-        let mut iter = db.iterator_cf(data, IteratorMode::End);
-        match iter.next() {
-            Some(item) => {
-                let (mut k, _) = item.map(|(k, v)| (k.to_vec(), v))?;
-                k.push(0);
-                Some(k)
-            }
-            None => None,
-        }
+    let is_meta = header.descriptor.is_meta();
+    let data = engine.cf(if is_meta { CF_CATALOG } else { CF_DATA });
+    let mut batch = WriteBatch::default();
+    if is_meta {
+        crate::catalog::store::clear(engine, &mut batch);
     } else {
-        Some(mvcc::range_bound(&header.descriptor.end_key))
-    };
-    if let Some(upper) = upper.filter(|u| u.as_slice() > lower.as_slice()) {
-        let mut batch = WriteBatch::default();
-        batch.delete_range_cf(data, &lower, &upper);
-        engine.write_synced(batch)?;
+        let (lower, upper) = (mvcc::range_bound(&header.descriptor.start_key), upper_bound(engine, CF_DATA, &header)?);
+        if let Some(upper) = upper.filter(|u| u.as_slice() > lower.as_slice()) {
+            batch.delete_range_cf(data, &lower, &upper);
+        }
+        // Replace the dedup records: apply must answer retries exactly as the sender's state did.
+        if let Some(upper) = upper_bound(engine, CF_DEDUP, &header)?.filter(|u| u.as_slice() > lower.as_slice()) {
+            batch.delete_range_cf(engine.cf(CF_DEDUP), &lower, &upper);
+        }
     }
+    engine.write_synced(batch)?;
     if header.has_data {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(format!("install-{range_id}-{}.sst", crate::hlc::wall_clock_ms()));
@@ -194,7 +197,9 @@ pub fn install(
         let result = db.ingest_external_file_cf(data, vec![&path]);
         let _ = std::fs::remove_file(&path);
         result?;
-        index_expiring_values(engine, &header.descriptor)?;
+        if !is_meta {
+            index_expiring_values(engine, &header.descriptor)?;
+        }
     }
     let mut batch = WriteBatch::default();
     let meta_cf = engine.cf(CF_RANGE_META);
@@ -212,14 +217,29 @@ pub fn install(
         keys::range_record(range_id, keys::LAST_COMMIT_TS),
         encode(&header.last_commit_ts).map_err(corrupt)?,
     );
-    // Replace the dedup records: apply must answer retries exactly as the sender's state did.
-    let (first, last) = request_bounds(range_id);
-    batch.delete_range_cf(meta_cf, first, last);
-    for (id, ts) in &header.requests {
-        batch.put_cf(meta_cf, keys::request_record(range_id, *id), encode(ts).map_err(corrupt)?);
+    for (key, ts) in &header.requests {
+        batch.put_cf(engine.cf(CF_DEDUP), key, encode(ts).map_err(corrupt)?);
     }
     engine.write_synced(batch)?;
     Ok(header)
+}
+
+/// The exclusive upper bound of a data range's records in `cf`: its end key, or past the
+/// last record for the last range (`None` when the family is empty).
+fn upper_bound(engine: &Engine, cf: &str, header: &SnapshotHeader) -> Result<Option<Vec<u8>>, storage::StorageError> {
+    if !header.descriptor.end_key.is_empty() {
+        return Ok(Some(mvcc::range_bound(&header.descriptor.end_key)));
+    }
+    let mut iter = engine.db().iterator_cf(engine.cf(cf), IteratorMode::End);
+    match iter.next() {
+        Some(item) => {
+            let (k, _) = item?;
+            let mut k = k.to_vec();
+            k.push(0);
+            Ok(Some(k))
+        }
+        None => Ok(None),
+    }
 }
 
 /// Rebuilds the expiry index for an installed range (the index is local and not shipped).
@@ -235,43 +255,29 @@ fn index_expiring_values(engine: &Engine, descriptor: &RangeDescriptor) -> Resul
     engine.write_synced(batch)
 }
 
-/// Key bounds of a range's request records in `range_meta`.
-fn request_bounds(range_id: u64) -> (Vec<u8>, Vec<u8>) {
-    (keys::request_record(range_id, 0), {
-        let mut last = keys::request_record(range_id, u128::MAX);
-        last.push(0);
-        last
-    })
-}
-
 /// Request records a snapshot must carry: those apply could still honour after `last_commit_ts`.
 fn remembered_requests(
     engine: &Engine,
     snap: &SnapshotWithThreadMode<'static, DB>,
-    range_id: u64,
+    descriptor: &RangeDescriptor,
     last_commit_ts: u64,
-) -> Result<Vec<(u128, u64)>, storage::StorageError> {
-    let (first, last) = request_bounds(range_id);
+) -> Result<Vec<(Vec<u8>, u64)>, storage::StorageError> {
     let window = crate::hlc::pack(super::state_machine::REQUEST_DEDUP_WINDOW_MS, 0);
     let mut opts = ReadOptions::default();
     opts.set_snapshot(snap);
-    opts.set_iterate_upper_bound(last);
-    let iter = engine.db().iterator_cf_opt(
-        engine.cf(CF_RANGE_META),
-        opts,
-        IteratorMode::From(&first, rocksdb::Direction::Forward),
-    );
+    if !descriptor.end_key.is_empty() {
+        opts.set_iterate_upper_bound(mvcc::range_bound(&descriptor.end_key));
+    }
+    let lower = mvcc::range_bound(&descriptor.start_key);
+    let iter =
+        engine.db().iterator_cf_opt(engine.cf(CF_DEDUP), opts, IteratorMode::From(&lower, rocksdb::Direction::Forward));
     let mut out = Vec::new();
     for item in iter {
         let (k, v) = item?;
-        let id: [u8; 16] = match k.get(k.len().saturating_sub(16)..).and_then(|b| b.try_into().ok()) {
-            Some(id) => id,
-            None => continue,
-        };
         let ts: u64 =
             decode(&v).map_err(|e| storage::StorageError::Corrupt { what: "request record", detail: e.to_string() })?;
         if ts.saturating_add(window) > last_commit_ts {
-            out.push((u128::from_be_bytes(id), ts));
+            out.push((k.to_vec(), ts));
         }
     }
     Ok(out)

@@ -11,17 +11,51 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use openraft::storage::RaftStateMachine;
-use openraft::{EntryPayload, RaftSnapshotBuilder, Snapshot, StorageIOError};
+use openraft::{CommittedLeaderId, EntryPayload, Membership, RaftSnapshotBuilder, Snapshot, StorageIOError};
 use rocksdb::WriteBatch;
+use tokio::sync::{mpsc, watch};
 
 use super::log_store::{decode, encode};
 use super::snapshot;
 use super::types::{
-    CommandOutcome, Entry, ExpireAt, LogId, Op, Proposal, ProposalResult, RangeDescriptor, SnapshotMeta, StorageError,
-    StoredMembership, TypeConfig, WriteCommand,
+    CatalogCommand, CommandOutcome, Entry, ExpireAt, LogId, NodeId, Op, Proposal, ProposalResult, RangeDescriptor,
+    SnapshotMeta, StorageError, StoredMembership, TypeConfig, WriteCommand,
 };
+use crate::catalog::store::CatalogWriter;
 use crate::mvcc::{self, Latest, Version};
-use crate::storage::{keys, Engine, CF_DATA, CF_RANGE_META};
+use crate::storage::{keys, Engine, CF_DATA, CF_DEDUP, CF_RAFT_STATE, CF_RANGE_META};
+
+/// Something the node must act on after an apply.
+#[derive(Debug, Clone)]
+pub enum RangeEvent {
+    /// A split was applied: start the child's Raft group on this node.
+    Split { parent: RangeDescriptor, child: RangeDescriptor },
+}
+
+/// What every state machine on a node shares with the node.
+#[derive(Clone)]
+pub struct NodeHooks {
+    pub events: mpsc::UnboundedSender<RangeEvent>,
+    /// How many catalog deltas the meta range keeps.
+    pub catalog_window: u64,
+    /// The catalog version applied on this node (meta range only).
+    pub catalog_version: Arc<watch::Sender<u64>>,
+}
+
+impl NodeHooks {
+    /// Hooks whose events go nowhere (tests of a lone state machine).
+    pub fn detached() -> Self {
+        let (events, _) = mpsc::unbounded_channel();
+        Self { events, catalog_window: 1024, catalog_version: Arc::new(watch::channel(0).0) }
+    }
+}
+
+/// The log id a range created by a split starts from on every replica: what openraft's
+/// `initialize` would write, already applied and purged, so all replicas begin identical and
+/// any of them may campaign. A replica that missed the split gets a snapshot instead.
+pub fn split_origin() -> LogId {
+    LogId::new(CommittedLeaderId::new(0, 0), 0)
+}
 
 /// State shared between the state machine and the rest of the replica (read path, leader
 /// clock, status reporting).
@@ -49,26 +83,32 @@ pub struct StateMachine {
     shared: Arc<AppliedState>,
     current_snapshot: snapshot::CurrentSnapshot,
     snapshot_dir: PathBuf,
+    hooks: NodeHooks,
 }
 
 impl StateMachine {
-    /// Opens the state machine of `range_id`, seeding the descriptor on first start.
+    /// Opens the state machine of `initial.range_id` from what is on disk. With nothing on
+    /// disk it starts from `initial`, persisted if `persist_initial` (a founding range) and
+    /// kept in memory only otherwise (an empty replica waiting for its first snapshot).
     pub fn open(
         engine: Engine,
         initial: RangeDescriptor,
+        persist_initial: bool,
         snapshot_dir: PathBuf,
+        hooks: NodeHooks,
     ) -> Result<Self, crate::storage::StorageError> {
         let range_id = initial.range_id;
         let meta = |name| engine.get_cf(CF_RANGE_META, &keys::range_record(range_id, name));
         let descriptor = match meta(keys::DESCRIPTOR)? {
             Some(raw) => decode(&raw).map_err(corrupt("descriptor"))?,
-            None => {
+            None if persist_initial => {
                 let mut batch = WriteBatch::default();
                 let raw = encode(&initial).map_err(corrupt("descriptor"))?;
                 batch.put_cf(engine.cf(CF_RANGE_META), keys::range_record(range_id, keys::DESCRIPTOR), raw);
                 engine.write_synced(batch)?;
                 initial
             }
+            None => initial,
         };
         let read_u64 = |name| -> Result<u64, crate::storage::StorageError> {
             Ok(meta(name)?.map(|raw| decode::<u64>(&raw)).transpose().map_err(corrupt(name))?.unwrap_or(0))
@@ -80,8 +120,14 @@ impl StateMachine {
             applied_index: AtomicU64::new(0),
             snapshots_installed: AtomicU64::new(0),
         };
-        let sm =
-            Self { engine, range_id, shared: Arc::new(shared), current_snapshot: Default::default(), snapshot_dir };
+        let sm = Self {
+            engine,
+            range_id,
+            shared: Arc::new(shared),
+            current_snapshot: Default::default(),
+            snapshot_dir,
+            hooks,
+        };
         if let Some(applied) = sm.read_meta::<Option<LogId>>(keys::APPLIED).ok().flatten().flatten() {
             sm.shared.applied_index.store(applied.index, Ordering::Release);
         }
@@ -115,7 +161,6 @@ fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> crate::sto
 /// see earlier ones.
 struct PendingWrites<'a> {
     engine: &'a Engine,
-    range_id: u64,
     batch: WriteBatch,
     overlay: BTreeMap<Bytes, Latest>,
     requests: std::collections::HashMap<u128, u64>,
@@ -127,12 +172,12 @@ pub const REQUEST_DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
 
 impl PendingWrites<'_> {
     /// The commit timestamp of an earlier application of `request_id`, if still remembered.
-    fn committed_request(&self, request_id: u128, now_ts: u64) -> Result<Option<u64>, StorageError> {
+    fn committed_request(&self, anchor: &[u8], request_id: u128, now_ts: u64) -> Result<Option<u64>, StorageError> {
         let ts = match self.requests.get(&request_id) {
             Some(ts) => Some(*ts),
             None => self
                 .engine
-                .get_cf(CF_RANGE_META, &keys::request_record(self.range_id, request_id))
+                .get_cf(CF_DEDUP, &keys::request_record(anchor, request_id))
                 .map_err(|e| StorageIOError::read_state_machine(&e))?
                 .map(|raw| decode::<u64>(&raw))
                 .transpose()
@@ -142,9 +187,9 @@ impl PendingWrites<'_> {
         Ok(ts.filter(|ts| ts.saturating_add(window) > now_ts))
     }
 
-    fn remember_request(&mut self, request_id: u128, commit_ts: u64) -> Result<(), StorageError> {
+    fn remember_request(&mut self, anchor: &[u8], request_id: u128, commit_ts: u64) -> Result<(), StorageError> {
         let raw = encode(&commit_ts).map_err(|e| StorageIOError::write_state_machine(&e))?;
-        self.batch.put_cf(self.engine.cf(CF_RANGE_META), keys::request_record(self.range_id, request_id), raw);
+        self.batch.put_cf(self.engine.cf(CF_DEDUP), keys::request_record(anchor, request_id), raw);
         self.requests.insert(request_id, commit_ts);
         Ok(())
     }
@@ -186,14 +231,16 @@ fn apply_command(
     command: &WriteCommand,
     commit_ts: u64,
 ) -> Result<CommandOutcome, StorageError> {
+    let anchor = command.anchor_key(descriptor);
     if command.request_id != 0 {
-        if let Some(original) = pending.committed_request(command.request_id, commit_ts)? {
+        if let Some(original) = pending.committed_request(anchor, command.request_id, commit_ts)? {
             return Ok(CommandOutcome::Committed { commit_ts: original });
         }
     }
     // Checked here, in log order, and not only when the request arrived: a split committed
-    // between the two must not let a stale-epoch write through.
-    if command.epoch.is_some_and(|e| e != (descriptor.epoch_version, descriptor.conf_version)) {
+    // between the two must not let a stale-epoch write through. The key check also covers
+    // the core's own epoch-less writes (expiry deletes).
+    if command.epoch.is_some_and(|e| e != descriptor.epoch()) || command.keys().any(|k| !descriptor.contains(k)) {
         return Ok(CommandOutcome::EpochNotMatch);
     }
     for (key, expected) in &command.conditions {
@@ -240,9 +287,67 @@ fn apply_command(
         }
     }
     if command.request_id != 0 {
-        pending.remember_request(command.request_id, commit_ts)?;
+        pending.remember_request(anchor, command.request_id, commit_ts)?;
     }
     Ok(CommandOutcome::Committed { commit_ts })
+}
+
+/// The two halves of `parent` cut at `split_key`, if the split still applies.
+fn split_halves(
+    parent: &RangeDescriptor,
+    split_key: &Bytes,
+    child_id: u64,
+    epoch: (u64, u64),
+) -> Option<(RangeDescriptor, RangeDescriptor)> {
+    if parent.is_meta() || parent.epoch() != epoch || !parent.contains(split_key) || *split_key == parent.start_key {
+        return None;
+    }
+    let epoch_version = parent.epoch_version + 1;
+    let left = RangeDescriptor { end_key: split_key.clone(), epoch_version, ..parent.clone() };
+    let right = RangeDescriptor {
+        range_id: child_id,
+        start_key: split_key.clone(),
+        end_key: parent.end_key.clone(),
+        epoch_version,
+        conf_version: parent.conf_version,
+        replicas: parent.replicas.clone(),
+    };
+    Some((left, right))
+}
+
+/// Writes the starting state of a range created by a split (see [`split_origin`]). The
+/// child's keys are already in the data column family: ranges share it, so nothing moves.
+/// Its clock state continues the parent's so its timestamps keep increasing.
+fn seed_child(
+    engine: &Engine,
+    batch: &mut WriteBatch,
+    child: &RangeDescriptor,
+    membership: &Membership<NodeId, openraft::BasicNode>,
+    clock_ceiling: u64,
+    last_commit_ts: u64,
+) -> Result<(), StorageError> {
+    let record = |name| keys::range_record(child.range_id, name);
+    let exists = engine.get_cf(CF_RANGE_META, &record(keys::DESCRIPTOR)).map_err(|e| StorageIOError::write(&e))?;
+    if exists.is_some() {
+        return Ok(()); // replaying the split after a crash: the child already runs
+    }
+    let origin = split_origin();
+    let meta = engine.cf(CF_RANGE_META);
+    let put = |batch: &mut WriteBatch,
+               cf: &rocksdb::ColumnFamily,
+               name,
+               raw: Result<Vec<u8>, postcard::Error>|
+     -> Result<(), StorageError> {
+        batch.put_cf(cf, record(name), raw.map_err(|e| StorageIOError::write_state_machine(&e))?);
+        Ok(())
+    };
+    put(batch, meta, keys::DESCRIPTOR, encode(child))?;
+    put(batch, meta, keys::APPLIED, encode(&Some(origin)))?;
+    put(batch, meta, keys::MEMBERSHIP, encode(&StoredMembership::new(Some(origin), membership.clone())))?;
+    put(batch, meta, keys::HLC_CEILING, encode(&clock_ceiling))?;
+    put(batch, meta, keys::LAST_COMMIT_TS, encode(&last_commit_ts))?;
+    put(batch, engine.cf(CF_RAFT_STATE), keys::LAST_PURGED, encode(&Some(origin)))?;
+    Ok(())
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -259,19 +364,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let descriptor = self.shared.descriptor();
+        let mut descriptor = self.shared.descriptor();
         let mut last_commit_ts = self.shared.last_commit_ts.load(Ordering::Acquire);
         let mut ceiling = self.shared.clock_ceiling.load(Ordering::Acquire);
         let mut pending = PendingWrites {
             engine: &self.engine,
-            range_id: self.range_id,
             batch: WriteBatch::default(),
             overlay: BTreeMap::new(),
             requests: Default::default(),
         };
+        let mut catalog: Option<CatalogWriter> = None;
         let mut results = Vec::new();
         let mut last_applied = None;
         let mut membership = None;
+        let mut splits = Vec::new();
         for entry in entries {
             last_applied = Some(entry.log_id);
             let mut result = ProposalResult::default();
@@ -279,6 +385,45 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 EntryPayload::Blank => {}
                 EntryPayload::Membership(m) => membership = Some(StoredMembership::new(Some(entry.log_id), m.clone())),
                 EntryPayload::Normal(Proposal::ClockCeiling { ceiling: c }) => ceiling = ceiling.max(*c),
+                EntryPayload::Normal(Proposal::Split { split_key, child_id, epoch }) => {
+                    if let Some((left, right)) = split_halves(&descriptor, split_key, *child_id, *epoch) {
+                        let current_membership = match &membership {
+                            Some(m) => m.clone(),
+                            None => self.read_meta::<StoredMembership>(keys::MEMBERSHIP)?.unwrap_or_default(),
+                        };
+                        seed_child(
+                            &self.engine,
+                            &mut pending.batch,
+                            &right,
+                            current_membership.membership(),
+                            ceiling,
+                            last_commit_ts,
+                        )?;
+                        self.put_meta(&mut pending.batch, keys::DESCRIPTOR, &left)?;
+                        descriptor = left.clone();
+                        splits.push((left.clone(), right.clone()));
+                        result.split = Some((left, right));
+                    }
+                }
+                EntryPayload::Normal(Proposal::Catalog(command)) => {
+                    if catalog.is_none() {
+                        let writer = CatalogWriter::open(&self.engine, self.hooks.catalog_window)
+                            .map_err(|e| StorageIOError::read_state_machine(&e))?;
+                        catalog = Some(writer);
+                    }
+                    let writer = catalog.as_mut().expect("opened above");
+                    match command {
+                        CatalogCommand::AllocateRangeId => {
+                            result.allocated_range_id = writer.allocate(&mut pending.batch)
+                        }
+                        CatalogCommand::Report { descriptors } => {
+                            writer
+                                .report(&mut pending.batch, descriptors)
+                                .map_err(|e| StorageIOError::write_state_machine(&e))?;
+                        }
+                    }
+                    result.catalog_version = writer.version;
+                }
                 EntryPayload::Normal(Proposal::Writes { base_ts, commands }) => {
                     for (i, command) in commands.iter().enumerate() {
                         // Commit timestamps strictly increase in log order, whatever the
@@ -306,6 +451,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // and the WAL is one ordered stream, so after a crash the data and applied index are
         // at worst an older consistent pair and the log replays the rest.
         self.engine.write_unsynced(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
+        // Narrowed only after the child's state is in the database: a Raft message for the
+        // child that finds no overlapping range here then finds the child's state instead.
+        *self.shared.descriptor.write().unwrap_or_else(|e| e.into_inner()) = descriptor;
+        for (parent, child) in splits {
+            let _ = self.hooks.events.send(RangeEvent::Split { parent, child });
+        }
+        if let Some(writer) = catalog {
+            self.hooks.catalog_version.send_replace(writer.version);
+        }
         self.shared.last_commit_ts.store(last_commit_ts, Ordering::Release);
         self.shared.clock_ceiling.store(ceiling, Ordering::Release);
         if let Some(applied) = last_applied {
@@ -340,6 +494,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?
                 .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?
         };
+        if installed.descriptor.is_meta() {
+            let version = crate::catalog::store::version(self.engine.db())
+                .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+            self.hooks.catalog_version.send_replace(version);
+        }
         *self.shared.descriptor.write().unwrap_or_else(|e| e.into_inner()) = installed.descriptor;
         self.shared.clock_ceiling.store(installed.clock_ceiling, Ordering::Release);
         self.shared.last_commit_ts.store(installed.last_commit_ts, Ordering::Release);
@@ -352,10 +511,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let current = self.current_snapshot.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(current
-            .as_ref()
-            .map(|(meta, bytes)| Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(bytes.clone())) }))
+        {
+            let current = self.current_snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((meta, bytes)) = current.as_ref() {
+                return Ok(Some(Snapshot { meta: meta.clone(), snapshot: Box::new(Cursor::new(bytes.clone())) }));
+            }
+        }
+        // A range born from a split has no log before its origin, so a follower that missed
+        // the split can only catch up from a snapshot; openraft treats "none" as a storage
+        // failure, so build one now.
+        let mut builder = self.get_snapshot_builder().await;
+        Ok(Some(builder.build().await?))
     }
 }
 
@@ -375,7 +541,7 @@ mod tests {
     fn open(dir: &std::path::Path) -> (Engine, StateMachine) {
         let engine = Engine::open(&dir.join("db")).unwrap();
         let desc = RangeDescriptor { range_id: 1, epoch_version: 1, conf_version: 1, ..Default::default() };
-        let sm = StateMachine::open(engine.clone(), desc, dir.join("snapshots")).unwrap();
+        let sm = StateMachine::open(engine.clone(), desc, true, dir.join("snapshots"), NodeHooks::detached()).unwrap();
         (engine, sm)
     }
 

@@ -64,6 +64,29 @@ pub struct WriteCommand {
     pub ops: Vec<Op>,
 }
 
+impl WriteCommand {
+    /// The key its dedup record is filed under: the first key it names, or for a range
+    /// delete its start clipped to the range. Retries carry the same content, so the same key.
+    pub fn anchor_key<'a>(&'a self, range: &'a RangeDescriptor) -> &'a [u8] {
+        if let Some((key, _)) = self.conditions.first() {
+            return key;
+        }
+        match self.ops.first() {
+            Some(Op::Put { key, .. }) | Some(Op::Delete { key }) => key,
+            Some(Op::DeleteRange { start, .. }) => start.max(&range.start_key),
+            None => &range.start_key,
+        }
+    }
+
+    /// Every single key it reads or writes (range deletes are clipped to the range instead).
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.conditions.iter().map(|(k, _)| k).chain(self.ops.iter().filter_map(|op| match op {
+            Op::Put { key, .. } | Op::Delete { key } => Some(key),
+            Op::DeleteRange { .. } => None,
+        }))
+    }
+}
+
 /// The payload of a normal Raft entry.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Proposal {
@@ -72,6 +95,23 @@ pub enum Proposal {
     Writes { base_ts: u64, commands: Vec<WriteCommand> },
     /// The leader may issue timestamps below `ceiling` once this entry is applied.
     ClockCeiling { ceiling: u64 },
+    /// Cut the range at `split_key`: this range keeps `[start, split_key)`, a new range
+    /// `child_id` with the same replicas takes `[split_key, end)`. Refused unless the range's
+    /// epoch is still `epoch`.
+    Split { split_key: Bytes, child_id: u64, epoch: (u64, u64) },
+    /// A change to the route catalog (meta range only).
+    Catalog(CatalogCommand),
+}
+
+/// Commands of the meta range.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum CatalogCommand {
+    /// Hand out a fresh range id.
+    AllocateRangeId,
+    /// Descriptors as their leaders (or a splitting leader) saw them, protobuf-encoded. Apply
+    /// keeps only what is newer than the catalog: a higher epoch, or the same epoch with a
+    /// newer leadership.
+    Report { descriptors: Vec<Bytes> },
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,13 +120,19 @@ pub enum CommandOutcome {
         commit_ts: u64,
     },
     ConditionFailed,
-    /// The range changed (split, merge, membership) after the sender routed the command.
+    /// The range changed (split, merge, membership) after the sender routed the command, or
+    /// it names a key the range no longer holds.
     EpochNotMatch,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct ProposalResult {
     pub outcomes: Vec<CommandOutcome>,
+    /// For a `Split`: the two halves, or `None` if the epoch or key no longer fitted.
+    pub split: Option<(RangeDescriptor, RangeDescriptor)>,
+    /// For a catalog command: the catalog version after it, and an allocated range id.
+    pub catalog_version: u64,
+    pub allocated_range_id: u64,
 }
 
 /// A range as the core persists it.
@@ -101,8 +147,28 @@ pub struct RangeDescriptor {
     pub replicas: Vec<(NodeId, String)>,
 }
 
+/// The meta range: it owns the route catalog and holds no user keys.
+pub const META_RANGE_ID: u64 = 0;
+
 impl RangeDescriptor {
     pub fn contains(&self, key: &[u8]) -> bool {
-        key >= self.start_key.as_ref() && (self.end_key.is_empty() || key < self.end_key.as_ref())
+        self.range_id != META_RANGE_ID
+            && key >= self.start_key.as_ref()
+            && (self.end_key.is_empty() || key < self.end_key.as_ref())
+    }
+
+    pub fn epoch(&self) -> (u64, u64) {
+        (self.epoch_version, self.conf_version)
+    }
+
+    pub fn is_meta(&self) -> bool {
+        self.range_id == META_RANGE_ID
+    }
+
+    /// Whether `[start, end)` (empty end = unbounded) shares a key with this range.
+    pub fn overlaps(&self, start: &[u8], end: &[u8]) -> bool {
+        let starts_before_end = end.is_empty() || self.start_key.as_ref() < end;
+        let ends_after_start = self.end_key.is_empty() || self.end_key.as_ref() > start;
+        !self.is_meta() && starts_before_end && ends_after_start
     }
 }

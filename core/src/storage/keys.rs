@@ -30,14 +30,14 @@ pub const DESCRIPTOR: &str = "descriptor";
 pub const HLC_CEILING: &str = "hlc_ceiling";
 pub const LAST_COMMIT_TS: &str = "last_commit_ts";
 
-/// A committed request id, for retry deduplication: range id + "req" + id.
-pub fn request_record(range_id: u64, request_id: u128) -> Vec<u8> {
-    let mut k = range_record(range_id, REQUEST_PREFIX);
+/// A committed request id in the `dedup` column family, filed under the write's anchor key
+/// (its first key) in the MVCC key order, so the records of a range are the ones inside its
+/// bounds and follow their keys through a split without being copied.
+pub fn request_record(anchor_key: &[u8], request_id: u128) -> Vec<u8> {
+    let mut k = crate::mvcc::user_key_prefix(anchor_key);
     k.extend_from_slice(&request_id.to_be_bytes());
     k
 }
-
-pub const REQUEST_PREFIX: &str = "req";
 
 /// An entry of the expiry index: expiry time (BE, so entries sort by time) + user key.
 pub fn expiry_entry(expire_at_ms: u64, user_key: &[u8]) -> Vec<u8> {

@@ -7,7 +7,10 @@
 //! - `range_meta`: per-range state-machine state (applied log id, membership, descriptor,
 //!   HLC ceiling), written in the same batch as the data it describes;
 //! - `expiry`: a local index of values with a TTL, keyed by expiry time, so finding expired
-//!   keys never scans the data.
+//!   keys never scans the data;
+//! - `dedup`: committed request ids (retry deduplication), filed under the write's first key
+//!   so they split with the keyspace;
+//! - `catalog`: the route catalog (only the meta range writes it).
 
 pub mod keys;
 
@@ -21,6 +24,8 @@ pub const CF_RAFT_STATE: &str = "raft_state";
 pub const CF_DATA: &str = "data";
 pub const CF_RANGE_META: &str = "range_meta";
 pub const CF_EXPIRY: &str = "expiry";
+pub const CF_DEDUP: &str = "dedup";
+pub const CF_CATALOG: &str = "catalog";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -72,7 +77,7 @@ impl Engine {
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         // Let concurrent synced writers share one WAL fsync (group commit).
         opts.set_enable_pipelined_write(true);
-        let cfs = [CF_RAFT_LOG, CF_RAFT_STATE, CF_DATA, CF_RANGE_META, CF_EXPIRY]
+        let cfs = [CF_RAFT_LOG, CF_RAFT_STATE, CF_DATA, CF_RANGE_META, CF_EXPIRY, CF_DEDUP, CF_CATALOG]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?);

@@ -119,6 +119,7 @@ fn kv_error_text(err: &KvError) -> String {
         KvError::Unavailable(msg) | KvError::TryAgain(msg) => format!("TRYAGAIN {msg}"),
         KvError::Invalid(msg) => format!("ERR {msg}"),
         KvError::Internal(msg) => format!("ERR internal error: {msg}"),
+        KvError::CrossRange => format!("CROSSRANGE {err}"),
     }
 }
 
@@ -164,6 +165,10 @@ mod tests {
         assert_eq!(text(RedisError::Kv(KvError::Unavailable("no leader".into()))), b"TRYAGAIN no leader");
         assert_eq!(text(RedisError::Kv(KvError::Invalid("too big".into()))), b"ERR too big");
         assert_eq!(text(RedisError::Kv(KvError::Internal("disk".into()))), b"ERR internal error: disk");
+        assert_eq!(
+            text(RedisError::Kv(KvError::CrossRange)),
+            b"CROSSRANGE keys of this command live in different ranges; multi-range atomic commands need transactions"
+        );
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! DEL / UNLINK key [key ...]: deletes the live keys among those given, atomically, and
-//! answers how many there were.
+//! DEL / UNLINK key [key ...]: deletes the live keys among those given and answers how many
+//! there were. Atomic when the keys share a range; across ranges each key is deleted on its
+//! own, concurrently (until cross-range transactions exist; see docs/redis.md).
 
 use bytes::Bytes;
 
-use crate::kv::{KvStore, Mutation};
+use crate::kv::{KvError, KvStore, Mutation};
 use crate::redis::error::RedisError;
 use crate::redis::keyspace::kv_key;
 use crate::redis::retry::{read_modify_write, Plan};
@@ -28,20 +29,37 @@ impl Del {
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
         let keys: Vec<Bytes> = self.keys.iter().map(|k| kv_key(k)).collect();
-        read_modify_write(kv, keys.clone(), |snapshot| {
-            let deletes: Vec<Mutation> = keys
-                .iter()
-                .zip(&snapshot.states)
-                .filter(|(_, state)| state.is_live())
-                .map(|(key, _)| Mutation::Delete { key: key.clone() })
-                .collect();
-            let count = Reply::Integer(deletes.len() as i64);
-            if deletes.is_empty() {
-                Ok(Plan::Done(count))
-            } else {
-                Ok(Plan::Write { mutations: deletes, reply: count })
+        match delete_live(kv, keys.clone()).await {
+            Err(RedisError::Kv(KvError::CrossRange)) => {
+                let each = keys.into_iter().map(|key| delete_live(kv, vec![key]));
+                let mut total = 0;
+                for reply in futures::future::try_join_all(each).await? {
+                    if let Reply::Integer(n) = reply {
+                        total += n;
+                    }
+                }
+                Ok(Reply::Integer(total))
             }
-        })
-        .await
+            other => other,
+        }
     }
+}
+
+/// Deletes the live keys among `keys` in one conditional write.
+async fn delete_live<K: KvStore>(kv: &K, keys: Vec<Bytes>) -> Result<Reply, RedisError> {
+    read_modify_write(kv, keys.clone(), |snapshot| {
+        let deletes: Vec<Mutation> = keys
+            .iter()
+            .zip(&snapshot.states)
+            .filter(|(_, state)| state.is_live())
+            .map(|(key, _)| Mutation::Delete { key: key.clone() })
+            .collect();
+        let count = Reply::Integer(deletes.len() as i64);
+        if deletes.is_empty() {
+            Ok(Plan::Done(count))
+        } else {
+            Ok(Plan::Write { mutations: deletes, reply: count })
+        }
+    })
+    .await
 }
