@@ -66,7 +66,7 @@ async fn stale_epochs_and_unknown_ranges_get_typed_errors_and_change_nothing() {
 }
 
 /// Reads one counter or gauge from the gateway's /metrics (summing label sets that match).
-async fn gateway_metric(cluster: &Cluster, name: &str, label: &str) -> u64 {
+pub async fn gateway_metric(cluster: &Cluster, name: &str, label: &str) -> u64 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", cluster.gateway_metrics_port)).await.unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();

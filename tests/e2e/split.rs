@@ -257,3 +257,64 @@ async fn split_ranges_survive_a_full_restart() {
     .await;
     assert_eq!(got, ["a1", "g1", "l1", "s1"].map(|s| Some(s.to_string())));
 }
+
+/// A gateway that starts after the catalog moved past its delta window converges by a reset,
+/// then follows later splits as deltas, and routes to every range.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_gateway_converges_by_reset_then_follows_deltas() {
+    use crate::routing::gateway_metric;
+    let mut cluster = Cluster::start_with(&["--catalog-delta-window", "4"], &[]).await;
+    cluster.stop_gateway();
+    let split_keys = ["Rb", "Rd", "Rf", "Rh", "Rj", "Rl", "Rn", "Rp"];
+    for key in split_keys {
+        cluster.split(key.as_bytes()).await;
+    }
+    let (version, _) = cluster.wait_for_catalog(9).await;
+    assert!(version > 4, "the catalog is past the delta window");
+    cluster.start_gateway();
+    cluster.wait_ready().await;
+    eventually(Duration::from_secs(20), "the gateway to apply the catalog", || async {
+        let v = gateway_metric(&cluster, "strata_gateway_catalog_version", "").await;
+        (v >= version).then_some(())
+    })
+    .await;
+    assert_eq!(gateway_metric(&cluster, "strata_gateway_catalog_resets_total", "").await, 1);
+    let mut conn = cluster.connection().await;
+    let keys: Vec<String> = ["a", "c", "e", "g", "i", "k", "m", "o", "q"].iter().map(|k| format!("{k}:late")).collect();
+    for key in &keys {
+        let _: () = redis::cmd("SET").arg(key).arg(key).query_async(&mut conn).await.unwrap();
+    }
+    let got: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await.unwrap();
+    assert_eq!(got, keys.iter().map(|k| Some(k.clone())).collect::<Vec<_>>());
+
+    let deltas_before = gateway_metric(&cluster, "strata_gateway_catalog_deltas_applied_total", "").await;
+    cluster.split(b"Rr").await;
+    let (after, _) = cluster.wait_for_catalog(10).await;
+    eventually(Duration::from_secs(20), "the gateway to follow the split", || async {
+        let v = gateway_metric(&cluster, "strata_gateway_catalog_version", "").await;
+        (v >= after).then_some(())
+    })
+    .await;
+    assert!(gateway_metric(&cluster, "strata_gateway_catalog_deltas_applied_total", "").await > deltas_before);
+    assert_eq!(gateway_metric(&cluster, "strata_gateway_catalog_resets_total", "").await, 1, "no second reset");
+}
+
+/// A range that passes the key-count threshold is split by its leader without any command.
+#[tokio::test(flavor = "multi_thread")]
+async fn ranges_split_automatically_past_the_key_threshold() {
+    let cluster = Cluster::start_with(&["--split-keys", "60", "--split-check-ms", "200"], &[]).await;
+    let mut conn = cluster.connection().await;
+    for i in 0..200 {
+        let _: () = redis::cmd("SET").arg(format!("auto:{i:04}")).arg(i).query_async(&mut conn).await.unwrap();
+    }
+    let ranges = eventually(Duration::from_secs(30), "automatic splits", || async {
+        let catalog = cluster.catalog().await?;
+        (catalog.ranges.len() >= 3).then_some(catalog.ranges)
+    })
+    .await;
+    assert!(ranges.iter().all(|r| r.epoch.unwrap().version >= 2), "every range came from a split");
+    for i in (0..200).step_by(9) {
+        let got: Option<i64> = redis::cmd("GET").arg(format!("auto:{i:04}")).query_async(&mut conn).await.unwrap();
+        assert_eq!(got, Some(i));
+    }
+}
