@@ -415,6 +415,24 @@ fn reply<T: serde::Serialize>(range_id: u64, value: &T) -> Result<Response<pb::R
 
 #[tonic::async_trait]
 impl pb::raft_transport_server::RaftTransport for RaftService {
+    async fn append_entries_batch(&self, request: Request<pb::RaftBatch>) -> Result<Response<pb::RaftBatch>, Status> {
+        // Concurrently: each group's append is independent; they share the WAL fsync.
+        let messages = request.into_inner().messages.into_iter().map(|msg| async move {
+            let range_id = msg.range_id;
+            let result = async {
+                let replica = self.replica(&msg).await?;
+                let result = replica.raft.append_entries(payload(&msg)?).await;
+                reply(range_id, &result).map(Response::into_inner)
+            };
+            result.await.unwrap_or_else(|status| pb::RaftMessage {
+                range_id,
+                error: status.message().to_string(),
+                ..Default::default()
+            })
+        });
+        Ok(Response::new(pb::RaftBatch { messages: futures::future::join_all(messages).await }))
+    }
+
     async fn append_entries(&self, request: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
         let msg = request.into_inner();
         let replica = self.replica(&msg).await?;

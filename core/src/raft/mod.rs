@@ -1,5 +1,6 @@
 //! openraft plumbing for one range: types, log storage, state machine, snapshots, network.
 
+pub mod batch;
 pub mod log_store;
 pub mod network;
 pub mod snapshot;

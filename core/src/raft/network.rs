@@ -27,6 +27,8 @@ use super::types::{NodeId, TypeConfig};
 #[derive(Clone, Default)]
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Appends of every range, coalesced per peer.
+    appends: super::batch::AppendBatchers,
 }
 
 impl PeerChannels {
@@ -85,19 +87,31 @@ impl PeerClient {
     {
         let payload = encode(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let channel = self.channels.get(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
-        let mut client = RaftTransportClient::new(channel).max_decoding_message_size(usize::MAX);
         let descriptor = self.shared.descriptor();
-        let mut request = tonic::Request::new(RaftMessage {
+        let message = RaftMessage {
             range_id: self.range_id,
             payload: payload.into(),
             start_key: descriptor.start_key,
             end_key: descriptor.end_key,
-        });
-        request.set_timeout(option.hard_ttl());
+            error: String::new(),
+        };
         let response = match kind {
-            RpcKind::Append => client.append_entries(request).await,
-            RpcKind::Vote => client.vote(request).await,
-            RpcKind::Snapshot => client.install_snapshot(request).await,
+            RpcKind::Append => {
+                let sent = self.channels.appends.send(&self.addr, channel, message);
+                match tokio::time::timeout(option.hard_ttl(), sent).await {
+                    Ok(result) => result.map(tonic::Response::new),
+                    Err(_) => Err(tonic::Status::deadline_exceeded("append timed out")),
+                }
+            }
+            RpcKind::Vote | RpcKind::Snapshot => {
+                let mut client = RaftTransportClient::new(channel).max_decoding_message_size(usize::MAX);
+                let mut request = tonic::Request::new(message);
+                request.set_timeout(option.hard_ttl());
+                match kind {
+                    RpcKind::Vote => client.vote(request).await,
+                    _ => client.install_snapshot(request).await,
+                }
+            }
         };
         let response = response.map_err(|status| match status.code() {
             // Connection refused / reset: back off instead of hammering a dead peer.
