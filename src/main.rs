@@ -115,6 +115,14 @@ fn init_logging(format: &str) {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Ctl(_)) {
+        // `strata ctl ranges | head` should end quietly when the pipe closes, like any CLI,
+        // instead of panicking on a failed print.
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_logging(&cli.log_format);
     let file = match &cli.config {
         Some(path) => FileConfig::load(path)?,
