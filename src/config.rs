@@ -13,6 +13,7 @@
 //! split_size_bytes = 100663296  # 96 MiB; 0 = never split by size
 //! split_keys = 0                # 0 = never split by key count
 //! split_check_ms = 10000
+//! hibernate_after_ms = 2000     # idle ranges stop heartbeating; 0 = never
 //!
 //! [gateway]
 //! core = ["127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103"]
@@ -58,6 +59,7 @@ pub struct CoreFile {
     pub split_size_bytes: Option<u64>,
     pub split_keys: Option<u64>,
     pub split_check_ms: Option<u64>,
+    pub hibernate_after_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -140,6 +142,10 @@ pub fn core_config(args: CoreArgs, file: CoreFile) -> anyhow::Result<strata_core
         catalog_delta_window: args.catalog_delta_window.or(file.catalog_delta_window).unwrap_or(1024).max(1),
         report_interval: crate::REPORT_INTERVAL,
         split,
+        hibernate_after: match args.hibernate_after_ms.or(file.hibernate_after_ms).unwrap_or(2_000) {
+            0 => None,
+            ms => Some(std::time::Duration::from_millis(ms)),
+        },
     })
 }
 

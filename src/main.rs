@@ -74,6 +74,9 @@ pub struct CoreArgs {
     /// How often range leaders check the split thresholds, in ms (default 10000).
     #[arg(long)]
     split_check_ms: Option<u64>,
+    /// A range with no client requests for this long stops heartbeating (default 2000; 0 = never).
+    #[arg(long)]
+    hibernate_after_ms: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone, Default)]

@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod gc;
+pub mod hibernate;
 pub mod hlc;
 pub mod metrics;
 pub mod mvcc;

@@ -50,6 +50,8 @@ pub struct NodeConfig {
     /// How often leaders report their ranges to the catalog (changes only).
     pub report_interval: Duration,
     pub split: SplitPolicy,
+    /// Let a range's group go quiet after this long without client requests (None = never).
+    pub hibernate_after: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +200,10 @@ impl Node {
         self.start_replica(placeholder, Start::Empty).await.ok()
     }
 
+    pub fn channels(&self) -> &PeerChannels {
+        &self.channels
+    }
+
     async fn on_split(&self, parent: RangeDescriptor, child: RangeDescriptor) {
         let replica = {
             let _creating = self.creating.lock().await;
@@ -282,12 +288,16 @@ impl Node {
             )),
             tokio::spawn(crate::split::auto_split(self.clone(), self.config.split.clone())),
         ];
+        let hibernation = self
+            .config
+            .hibernate_after
+            .map(|after| tokio::spawn(crate::hibernate::hibernate_loop(self.clone(), after)));
         // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (~40 ms stalls).
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
         let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
-        for task in background {
+        for task in background.into_iter().chain(hibernation) {
             task.abort();
         }
         for replica in self.replicas.all() {
@@ -360,6 +370,7 @@ async fn publish_raft_metrics(replicas: Replicas, metrics: CoreMetrics) {
             set("is_leader", (m.current_leader == Some(r.node_id)) as u64);
             set("last_log_index", m.last_log_index.unwrap_or(0));
             set("applied_index", m.last_applied.map(|l| l.index).unwrap_or(0));
+            set("hibernating", r.quiet.hibernating.load(std::sync::atomic::Ordering::Relaxed) as u64);
             set("snapshots_installed", r.applied.snapshots_installed.load(std::sync::atomic::Ordering::Relaxed));
         }
     }

@@ -11,7 +11,7 @@
 //!   already holds every write acknowledged before the read began.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +78,24 @@ pub struct Replica {
     reads: mpsc::UnboundedSender<ReadWaiter>,
     lease: Arc<ReadLease>,
     metrics: CoreMetrics,
+    pub quiet: Quiet,
+}
+
+/// Monotonic milliseconds since the process started.
+pub fn mono_ms() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed().as_millis() as u64
+}
+
+/// Hibernation state of an idle range (see `crate::hibernate`).
+#[derive(Default)]
+pub struct Quiet {
+    /// This replica leads the range and has turned its heartbeats off.
+    pub hibernating: std::sync::atomic::AtomicBool,
+    /// Last client write or read here ([`mono_ms`]).
+    pub last_activity_ms: AtomicU64,
+    /// Last AppendEntries received from a leader ([`mono_ms`]).
+    pub last_append_ms: AtomicU64,
 }
 
 /// Subtracted from the minimum election timeout to get the read lease: room for scheduling
@@ -139,7 +157,9 @@ impl Replica {
                 confirmed: Default::default(),
             }),
             metrics,
+            quiet: Quiet::default(),
         });
+        replica.quiet.last_activity_ms.store(mono_ms(), Ordering::Relaxed);
         tokio::spawn(propose_loop(Arc::downgrade(&replica), write_rx));
         tokio::spawn(read_barrier_loop(replica.raft.clone(), replica.lease.clone(), replica.metrics.clone(), read_rx));
         tokio::spawn(clock_keeper(Arc::downgrade(&replica)));
@@ -161,7 +181,17 @@ impl Replica {
 
     /// Replicates `command` through Raft and returns once it is committed on a quorum and
     /// applied here.
+    /// Marks client activity, waking the group if it hibernates: heartbeats resume before
+    /// anything is proposed or read.
+    pub fn wake(&self) {
+        self.quiet.last_activity_ms.store(mono_ms(), Ordering::Relaxed);
+        if self.quiet.hibernating.swap(false, Ordering::AcqRel) {
+            self.raft.runtime_config().heartbeat(true);
+        }
+    }
+
     pub async fn write(&self, command: WriteCommand) -> Result<CommandOutcome, ReplicaError> {
+        self.wake();
         let (reply, rx) = oneshot::channel();
         self.writes
             .send(PendingWrite { command, reply })
@@ -172,6 +202,7 @@ impl Replica {
 
     /// Waits until a read on this replica's state machine is linearizable.
     pub async fn read_barrier(&self) -> Result<(), ReplicaError> {
+        self.wake();
         if self.lease.is_valid(&self.raft, self.node_id) {
             return Ok(());
         }
@@ -302,7 +333,9 @@ async fn clock_keeper(replica: std::sync::Weak<Replica>) {
         if leading {
             led_term = Some(m.current_term);
             let now = hlc::wall_clock_ms();
-            if replica.clock.ceiling() < hlc::pack(now + CEILING_RENEW_BELOW_MS, 0) {
+            // A hibernating range renews on demand when it next issues timestamps.
+            let hibernating = replica.quiet.hibernating.load(Ordering::Acquire);
+            if !hibernating && replica.clock.ceiling() < hlc::pack(now + CEILING_RENEW_BELOW_MS, 0) {
                 if let Err(e) = replica.renew_ceiling().await {
                     tracing::debug!(error = %e, "clock ceiling renewal failed");
                 }

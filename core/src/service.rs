@@ -421,6 +421,7 @@ impl pb::raft_transport_server::RaftTransport for RaftService {
             let range_id = msg.range_id;
             let result = async {
                 let replica = self.replica(&msg).await?;
+                replica.quiet.last_append_ms.store(crate::replica::mono_ms(), std::sync::atomic::Ordering::Relaxed);
                 let result = replica.raft.append_entries(payload(&msg)?).await;
                 reply(range_id, &result).map(Response::into_inner)
             };
@@ -436,6 +437,7 @@ impl pb::raft_transport_server::RaftTransport for RaftService {
     async fn append_entries(&self, request: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
         let msg = request.into_inner();
         let replica = self.replica(&msg).await?;
+        replica.quiet.last_append_ms.store(crate::replica::mono_ms(), std::sync::atomic::Ordering::Relaxed);
         let result = replica.raft.append_entries(payload(&msg)?).await;
         reply(msg.range_id, &result)
     }

@@ -318,3 +318,37 @@ async fn ranges_split_automatically_past_the_key_threshold() {
         assert_eq!(got, Some(i));
     }
 }
+
+/// Idle ranges stop heartbeating; a request wakes them, and a leader that dies while its
+/// ranges sleep is still replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_ranges_hibernate_wake_on_demand_and_still_fail_over() {
+    let mut cluster = Cluster::start_with(&["--hibernate-after-ms", "300"], &[]).await;
+    cluster.split(b"Rm").await;
+    cluster.wait_for_catalog(2).await;
+    let mut conn = cluster.connection().await;
+    let _: () = redis::cmd("SET").arg("a:sleepy").arg("1").query_async(&mut conn).await.unwrap();
+    let leader = cluster.wait_for_leader(None).await;
+    eventually(Duration::from_secs(20), "range 1 to hibernate", || async {
+        (cluster.range_metric(leader, 1, "hibernating").await? == 1).then_some(())
+    })
+    .await;
+    // A request wakes it and is served.
+    let got: Option<String> = redis::cmd("GET").arg("a:sleepy").query_async(&mut conn).await.unwrap();
+    assert_eq!(got.as_deref(), Some("1"));
+    let _: () = redis::cmd("SET").arg("z:sleepy").arg("2").query_async(&mut conn).await.unwrap();
+    eventually(Duration::from_secs(20), "range 1 to hibernate again", || async {
+        (cluster.range_metric(leader, 1, "hibernating").await? == 1).then_some(())
+    })
+    .await;
+    // The leader dies while asleep: the followers notice its node is gone and elect.
+    cluster.kill(leader);
+    let new_leader = cluster.wait_for_leader(Some(leader)).await;
+    assert_ne!(new_leader, leader);
+    let got: Vec<Option<String>> = eventually(Duration::from_secs(30), "reads after failover", || {
+        let mut conn = conn.clone();
+        async move { redis::cmd("MGET").arg("a:sleepy").arg("z:sleepy").query_async(&mut conn).await.ok() }
+    })
+    .await;
+    assert_eq!(got, vec![Some("1".to_string()), Some("2".to_string())]);
+}
