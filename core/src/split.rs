@@ -64,11 +64,8 @@ async fn split_replica(
     tracing::info!(parent = left.range_id, child = right.range_id, key = ?right.start_key, "range split");
     // Both halves in one catalog version. If this report is lost, the parent's and child's
     // leaders report them on their next round.
-    let mut left_pb = describe(replica);
-    left_pb.start_key = left.start_key.clone();
-    left_pb.end_key = left.end_key.clone();
-    left_pb.epoch =
-        Some(strata_proto::core::RangeEpoch { version: left.epoch_version, conf_version: left.conf_version });
+    // The split is applied here before `client_write` returns, so this is the narrowed parent.
+    let left_pb = describe(replica);
     let right_pb = crate::service::descriptor_to_proto(&right, None);
     if let Err(e) = node.meta_client.report(vec![left_pb, right_pb]).await {
         tracing::warn!(error = %e, "split not reported to the catalog yet");
@@ -97,6 +94,9 @@ impl Default for SplitPolicy {
 pub async fn auto_split(node: Arc<Node>, policy: SplitPolicy) {
     let mut tick = tokio::time::interval(policy.check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Applied index at the last check that found nothing to split: a range nothing was applied
+    // to since cannot have grown, so it is not scanned again.
+    let mut checked_at: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
     loop {
         tick.tick().await;
         for replica in node.replicas.all() {
@@ -104,10 +104,22 @@ pub async fn auto_split(node: Arc<Node>, policy: SplitPolicy) {
             if desc.is_meta() || replica.leader().map(|(id, _)| id) != Some(node.config.node_id) {
                 continue;
             }
+            let applied = replica.applied.applied_index.load(std::sync::atomic::Ordering::Acquire);
+            if checked_at.get(&desc.range_id) == Some(&applied) {
+                continue;
+            }
+            let desc_id = desc.range_id;
             let engine = node.engine.clone();
             let policy = policy.clone();
             let key = tokio::task::spawn_blocking(move || split_point(&engine, &desc, &policy)).await;
-            let Ok(Ok(Some(key))) = key else { continue };
+            let key = match key {
+                Ok(Ok(Some(key))) => key,
+                Ok(Ok(None)) => {
+                    checked_at.insert(desc_id, applied);
+                    continue;
+                }
+                _ => continue,
+            };
             if let Err(e) = split_replica(&node, &replica, key).await {
                 tracing::debug!(error = %e, "automatic split did not happen");
             }

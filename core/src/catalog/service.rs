@@ -172,42 +172,15 @@ async fn stream_catalog(
         }
         version.borrow_and_update();
         let db = meta.db().clone();
-        let read = tokio::task::spawn_blocking(move || store::deltas_after(&db, cursor, batch)).await;
-        let events = match read {
-            Ok(Ok(Deltas::Batch(deltas))) if deltas.is_empty() => None,
-            Ok(Ok(Deltas::Batch(deltas))) => {
-                cursor = deltas.last().map(|d| d.version).unwrap_or(cursor);
-                Some(vec![pb::CatalogEvent {
-                    kind: Some(pb::catalog_event::Kind::Deltas(pb::CatalogDeltaBatch { deltas })),
-                }])
+        let next = tokio::task::spawn_blocking(move || next_events(&db, cursor, batch)).await;
+        let events = match next {
+            Ok(Ok(Some((version, events)))) => {
+                cursor = version;
+                Some(events)
             }
-            Ok(Ok(Deltas::TooOld)) => {
-                let db = meta.db().clone();
-                match tokio::task::spawn_blocking(move || store::snapshot(&db)).await {
-                    Ok(Ok((version, ranges))) => {
-                        cursor = version;
-                        Some(reset_events(version, ranges))
-                    }
-                    Ok(Err(e)) => {
-                        let _ = tx.send(Err(storage_status(e))).await;
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(Status::internal(e.to_string()))).await;
-                        return;
-                    }
-                }
-            }
-            Ok(Ok(Deltas::FromTheFuture { version })) => {
-                let _ = tx.send(Err(Status::out_of_range(format!("cursor {cursor} ahead of version {version}")))).await;
-                return;
-            }
-            Ok(Ok(Deltas::Hole { missing })) => {
-                let _ = tx.send(Err(Status::data_loss(format!("catalog delta {missing} is missing")))).await;
-                return;
-            }
-            Ok(Err(e)) => {
-                let _ = tx.send(Err(storage_status(e))).await;
+            Ok(Ok(None)) => None,
+            Ok(Err(status)) => {
+                let _ = tx.send(Err(status)).await;
                 return;
             }
             Err(e) => {
@@ -231,6 +204,26 @@ async fn stream_catalog(
                 }
             }
         }
+    }
+}
+
+/// What to send a watcher at `cursor` next, with the version it brings it to; `None` when it
+/// is current. An error ends the stream.
+fn next_events(db: &rocksdb::DB, cursor: u64, batch: usize) -> Result<Option<(u64, Vec<pb::CatalogEvent>)>, Status> {
+    match store::deltas_after(db, cursor, batch).map_err(storage_status)? {
+        Deltas::Batch(deltas) => Ok(deltas.last().map(|d| d.version).map(|version| {
+            let event =
+                pb::CatalogEvent { kind: Some(pb::catalog_event::Kind::Deltas(pb::CatalogDeltaBatch { deltas })) };
+            (version, vec![event])
+        })),
+        Deltas::TooOld => {
+            let (version, ranges) = store::snapshot(db).map_err(storage_status)?;
+            Ok(Some((version, reset_events(version, ranges))))
+        }
+        Deltas::FromTheFuture { version } => {
+            Err(Status::out_of_range(format!("cursor {cursor} ahead of version {version}")))
+        }
+        Deltas::Hole { missing } => Err(Status::data_loss(format!("catalog delta {missing} is missing"))),
     }
 }
 

@@ -453,7 +453,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.engine.write_unsynced(batch).map_err(|e| StorageIOError::write_state_machine(&e))?;
         // Narrowed only after the child's state is in the database: a Raft message for the
         // child that finds no overlapping range here then finds the child's state instead.
-        *self.shared.descriptor.write().unwrap_or_else(|e| e.into_inner()) = descriptor;
+        if !splits.is_empty() {
+            *self.shared.descriptor.write().unwrap_or_else(|e| e.into_inner()) = descriptor;
+        }
         for (parent, child) in splits {
             let _ = self.hooks.events.send(RangeEvent::Split { parent, child });
         }
