@@ -89,12 +89,11 @@ async fn sweep(engine: &Engine, replicas: &Replicas) -> Result<(), String> {
                 }
                 // Conditioned on the version seen, so a key rewritten meanwhile survives.
                 let command = WriteCommand {
-                    request_id: 0,
-                    epoch: None,
                     conditions: vec![(key.clone(), version)],
                     ops: vec![Op::Delete { key }],
+                    ..Default::default()
                 };
-                deletes.push(async move { replica.write(command).await.map(|_| index_key) });
+                deletes.push(async move { replica.write(command, 0).await.map(|_| index_key) });
             }
         }
     }

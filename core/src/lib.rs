@@ -1,5 +1,5 @@
 //! Strata's core tier: ranges replicated with Raft (openraft) over RocksDB, MVCC versions
-//! stamped by a hybrid logical clock, and the gRPC services gateways and peers talk to.
+//! stamped by a timestamp oracle, transactions, and the gRPC services gateways and peers talk to.
 
 // openraft's storage traits fix the (large) error type; boxing it would only add conversions.
 #![allow(clippy::result_large_err)]
@@ -16,5 +16,6 @@ pub mod replica;
 pub mod service;
 pub mod split;
 pub mod storage;
+pub mod txn;
 
 pub use node::{Node, NodeConfig, RaftTiming};

@@ -163,6 +163,33 @@ pub fn read_latest(db: &DB, key: &[u8]) -> Result<Option<Latest>, StorageError> 
     }
 }
 
+/// Reads the newest version of `key` committed at or below `ts`, if any.
+pub fn read_at(db: &DB, key: &[u8], ts: u64) -> Result<Option<Latest>, StorageError> {
+    let cf = db.cf_handle(CF_DATA).expect("data column family");
+    let prefix = user_key_prefix(key);
+    let mut opts = ReadOptions::default();
+    let mut upper = prefix.clone();
+    upper.extend_from_slice(&[0xFF; 9]);
+    opts.set_iterate_upper_bound(upper);
+    // Versions sort newest first (inverted timestamps), so the first one at or after
+    // `version_key(key, ts)` is the newest at or below `ts`.
+    let from = version_key(key, ts);
+    let mut iter = db.iterator_cf_opt(cf, opts, IteratorMode::From(&from, Direction::Forward));
+    match iter.next() {
+        Some(item) => {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || k.len() != prefix.len() + 8 {
+                return Ok(None);
+            }
+            let ts: [u8; 8] = k[prefix.len()..]
+                .try_into()
+                .map_err(|_| StorageError::Corrupt { what: "mvcc key", detail: "bad timestamp".into() })?;
+            Ok(Some(Latest { commit_ts: !u64::from_be_bytes(ts), version: Version::decode(&v)? }))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Visits the newest version of every key in `[start, end)` (empty `end` = unbounded) in key
 /// order until `visit` returns false. Older versions of a key are skipped.
 pub fn scan_latest(
@@ -229,6 +256,24 @@ mod tests {
         assert!(range_bound(b"b").as_slice() > version_key(b"a\xff", 1).as_slice());
         assert!(range_bound(b"b").as_slice() <= version_key(b"b", u64::MAX).as_slice());
         assert!(range_bound(b"a\x00").as_slice() > version_key(b"a", 0).as_slice());
+    }
+
+    #[test]
+    fn reads_at_a_timestamp_see_the_newest_version_at_or_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::storage::Engine::open(dir.path()).unwrap();
+        let cf = engine.cf(CF_DATA);
+        for (key, ts, value) in [("a", 10, "a10"), ("a", 20, "a20"), ("b", 5, "b5")] {
+            let v = Version::Put { value: Bytes::from(value), expire_at_ms: None };
+            engine.db().put_cf(cf, version_key(key.as_bytes(), ts), v.encode()).unwrap();
+        }
+        let at = |key: &str, ts| read_at(engine.db(), key.as_bytes(), ts).unwrap().map(|l| l.commit_ts);
+        assert_eq!(at("a", 9), None);
+        assert_eq!(at("a", 10), Some(10));
+        assert_eq!(at("a", 19), Some(10));
+        assert_eq!(at("a", u64::MAX), Some(20));
+        assert_eq!(at("b", 100), Some(5));
+        assert_eq!(at("ab", 100), None);
     }
 
     #[test]

@@ -170,6 +170,7 @@ impl Node {
             applied,
             self.metrics.clone(),
             election_timeout_min,
+            self.meta_client.clone(),
         );
         self.replicas.insert(range_id, replica.clone());
         Ok(replica)

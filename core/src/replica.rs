@@ -19,11 +19,13 @@ use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::BasicNode;
 use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 
+use crate::catalog::client::MetaClient;
 use crate::hlc::{self, ClockError, HybridClock};
 use crate::metrics::CoreMetrics;
 use crate::raft::state_machine::AppliedState;
 use crate::raft::types::{CommandOutcome, NodeId, Proposal, Raft, RangeDescriptor, WriteCommand};
 use crate::storage::Engine;
+use crate::txn::ts_guard::TsGuard;
 
 /// How far ahead of the wall clock a leader's committed timestamp ceiling reaches.
 const CEILING_WINDOW_MS: u64 = 3_000;
@@ -62,6 +64,8 @@ pub fn write_error(e: RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>) ->
 
 struct PendingWrite {
     command: WriteCommand,
+    /// From the oracle when the request began; 0 for commands with no timestamp to choose.
+    min_commit_ts: u64,
     reply: oneshot::Sender<Result<CommandOutcome, ReplicaError>>,
 }
 
@@ -74,6 +78,8 @@ pub struct Replica {
     pub applied: Arc<AppliedState>,
     clock: Arc<HybridClock>,
     clock_setup: Mutex<()>,
+    ts_guard: TsGuard,
+    oracle: MetaClient,
     writes: mpsc::Sender<PendingWrite>,
     reads: mpsc::UnboundedSender<ReadWaiter>,
     lease: Arc<ReadLease>,
@@ -140,6 +146,7 @@ impl Replica {
         applied: Arc<AppliedState>,
         metrics: CoreMetrics,
         election_timeout_min: Duration,
+        oracle: MetaClient,
     ) -> Arc<Self> {
         let (writes, write_rx) = mpsc::channel(16_384);
         let (reads, read_rx) = mpsc::unbounded_channel();
@@ -150,6 +157,8 @@ impl Replica {
             applied,
             clock: Arc::new(HybridClock::default()),
             clock_setup: Mutex::new(()),
+            ts_guard: TsGuard::default(),
+            oracle,
             writes,
             reads,
             lease: Arc::new(ReadLease {
@@ -179,8 +188,6 @@ impl Replica {
         self.descriptor().range_id
     }
 
-    /// Replicates `command` through Raft and returns once it is committed on a quorum and
-    /// applied here.
     /// Marks client activity, waking the group if it hibernates: heartbeats resume before
     /// anything is proposed or read.
     pub fn wake(&self) {
@@ -190,11 +197,14 @@ impl Replica {
         }
     }
 
-    pub async fn write(&self, command: WriteCommand) -> Result<CommandOutcome, ReplicaError> {
+    /// Replicates `command` through Raft and returns once it is committed on a quorum and
+    /// applied here. A write with `min_commit_ts` gets its commit timestamp from the
+    /// [`TsGuard`]; transaction steps and the core's own writes pass 0.
+    pub async fn write(&self, command: WriteCommand, min_commit_ts: u64) -> Result<CommandOutcome, ReplicaError> {
         self.wake();
         let (reply, rx) = oneshot::channel();
         self.writes
-            .send(PendingWrite { command, reply })
+            .send(PendingWrite { command, min_commit_ts, reply })
             .await
             .map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?;
         rx.await.map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?
@@ -211,6 +221,39 @@ impl Replica {
         rx.await.map_err(|_| ReplicaError::Unavailable("replica shutting down".into()))?
     }
 
+    /// Waits until a snapshot read at `read_ts` on this replica's state machine is repeatable:
+    /// linearizable, and no write can still commit here at or below `read_ts`.
+    pub async fn snapshot_barrier(&self, read_ts: u64) -> Result<(), ReplicaError> {
+        self.read_barrier().await?;
+        self.ts_guard.observe_read(read_ts).await;
+        Ok(())
+    }
+
+    /// Chooses commit timestamps for the batch's writes that need one (see [`TsGuard`]),
+    /// fetching the oracle floor first in a new term. Returns the timestamps to release.
+    async fn assign_commit_timestamps(&self, batch: &mut [PendingWrite]) -> Result<Vec<u64>, ReplicaError> {
+        if batch.iter().all(|w| w.min_commit_ts == 0) {
+            return Ok(Vec::new());
+        }
+        let term = self.raft.metrics().borrow().current_term;
+        if self.ts_guard.needs_floor(term) {
+            let floor = self
+                .oracle
+                .timestamp()
+                .await
+                .map_err(|e| ReplicaError::Unavailable(format!("timestamp oracle unreachable: {}", e.message())))?;
+            self.ts_guard.set_floor(term, floor);
+        }
+        Ok(batch
+            .iter_mut()
+            .filter(|w| w.min_commit_ts != 0)
+            .map(|w| {
+                w.command.commit_ts = self.ts_guard.assign(w.min_commit_ts);
+                w.command.commit_ts
+            })
+            .collect())
+    }
+
     /// The current leader as this replica knows it.
     pub fn leader(&self) -> Option<(NodeId, String)> {
         let metrics = self.raft.metrics().borrow().clone();
@@ -219,8 +262,9 @@ impl Replica {
         Some((leader, addr))
     }
 
-    /// Issues `count` timestamps, establishing a committed ceiling first if needed.
-    async fn issue_timestamps(&self, count: u64) -> Result<u64, ReplicaError> {
+    /// Issues `count` timestamps, establishing a committed ceiling first if needed (the meta
+    /// range's leader is the cluster's timestamp oracle).
+    pub async fn issue_timestamps(&self, count: u64) -> Result<u64, ReplicaError> {
         for _ in 0..3 {
             match self.clock.issue(count) {
                 Ok(ts) => return Ok(ts),
@@ -266,25 +310,28 @@ async fn propose_loop(replica: std::sync::Weak<Replica>, mut rx: mpsc::Receiver<
         tokio::spawn(async move {
             let _permit = permit;
             replica.metrics.entry_commands.observe(batch.len() as f64);
-            let result = match replica.issue_timestamps(batch.len() as u64).await {
-                Ok(base_ts) => {
-                    let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.command, w.reply)).unzip();
-                    let proposal = Proposal::Writes { base_ts, commands };
-                    match replica.raft.client_write(proposal).await {
-                        Ok(resp) => {
-                            for (reply, outcome) in replies.into_iter().zip(resp.data.outcomes) {
-                                let _ = reply.send(Ok(outcome));
-                            }
-                            return;
-                        }
-                        Err(e) => (write_error(e), replies),
+            let mut batch = batch;
+            let assigned = replica.assign_commit_timestamps(&mut batch).await;
+            let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().map(|w| (w.command, w.reply)).unzip();
+            let result = match &assigned {
+                Ok(_) => replica.raft.client_write(Proposal::Writes { commands }).await.map_err(write_error),
+                Err(e) => Err(e.clone()),
+            };
+            // Applied (or failed): snapshot reads waiting on these timestamps may go on.
+            for ts in assigned.unwrap_or_default() {
+                replica.ts_guard.release(ts);
+            }
+            match result {
+                Ok(resp) => {
+                    for (reply, outcome) in replies.into_iter().zip(resp.data.outcomes) {
+                        let _ = reply.send(Ok(outcome));
                     }
                 }
-                Err(e) => (e, batch.into_iter().map(|w| w.reply).collect()),
-            };
-            let (err, replies) = result;
-            for reply in replies {
-                let _ = reply.send(Err(err.clone()));
+                Err(err) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(err.clone()));
+                    }
+                }
             }
         });
     }
@@ -330,7 +377,9 @@ async fn clock_keeper(replica: std::sync::Weak<Replica>) {
             replica.clock.revoke();
             led_term = None;
         }
-        if leading {
+        // Only the meta range issues timestamps (it is the oracle); data ranges commit at
+        // oracle-derived timestamps and keep no clock of their own.
+        if leading && replica.descriptor().is_meta() {
             led_term = Some(m.current_term);
             let now = hlc::wall_clock_ms();
             // A hibernating range renews on demand when it next issues timestamps.

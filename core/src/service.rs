@@ -13,8 +13,11 @@ use crate::hlc;
 use crate::mvcc;
 use crate::node::Node;
 use crate::raft::log_store::{decode, encode};
-use crate::raft::types::{CommandOutcome, ExpireAt, NodeId, Op, RangeDescriptor, WriteCommand};
+use crate::raft::types::{
+    CommandOutcome, ExpireAt, LockInfo, NodeId, Op, RangeDescriptor, TxnCommand, TxnState, WriteCommand,
+};
 use crate::replica::{Replica, ReplicaError};
+use crate::txn::records;
 
 /// The ranges this node holds a replica of.
 #[derive(Clone, Default)]
@@ -130,23 +133,52 @@ impl KvService {
                 return Ok(pb::GetResponse { range_error, ..Default::default() });
             }
         };
-        if let Err(e) = replica.read_barrier().await {
+        let read_ts = req.read_ts;
+        let now_ms = hlc::wall_clock_ms();
+        if read_ts != 0 && hlc::physical_ms(read_ts).saturating_add(self.retention_ms()) < now_ms {
+            // Versions below the GC horizon may be gone: such a snapshot cannot be served.
+            return Err(Status::failed_precondition("snapshot too old: read timestamp is below the GC horizon"));
+        }
+        let barrier = if read_ts == 0 { replica.read_barrier().await } else { replica.snapshot_barrier(read_ts).await };
+        if let Err(e) = barrier {
             self.count("get", false);
             return Ok(pb::GetResponse { range_error: replica_error(&replica, e), ..Default::default() });
         }
-        let now_ms = hlc::wall_clock_ms();
         let db = replica.db();
         let mut states = Vec::with_capacity(req.keys.len());
         for key in req.keys {
-            let latest = mvcc::read_latest(db, &key).map_err(storage_status)?;
-            states.push(key_state(key, latest, now_ms));
+            let version = match read_ts {
+                0 => mvcc::read_latest(db, &key),
+                ts => mvcc::read_at(db, &key, ts),
+            }
+            .map_err(storage_status)?;
+            // A lock of a transaction that may commit below the read's timestamp makes what
+            // was read uncertain: the reader resolves it (see the gateway's lock resolver).
+            let lock = records::read_lock(db, &key)
+                .map_err(storage_status)?
+                .filter(|l| l.blocks_readers() && (read_ts == 0 || l.start_ts <= read_ts));
+            let mut state = key_state(key, version, now_ms);
+            state.lock = lock.map(|l| lock_to_proto(l.info(&state.key)));
+            states.push(state);
         }
         self.count("get", true);
         Ok(pb::GetResponse { range_error: None, states, now_ms })
     }
 
+    fn retention_ms(&self) -> u64 {
+        self.node.config.gc_retention.as_millis() as u64
+    }
+
     async fn write_one(&self, req: pb::WriteRequest) -> Result<pb::WriteResponse, Status> {
-        let keys = req.conditions.iter().map(|c| &c.key[..]).chain(req.mutations.iter().flat_map(mutation_keys));
+        let txn = req.txn.clone().map(to_txn_command).transpose()?;
+        let txn_keys: Vec<Bytes> = txn.iter().flat_map(|t| t.keys()).cloned().collect();
+        let keys = req
+            .conditions
+            .iter()
+            .map(|c| &c.key[..])
+            .chain(req.mutations.iter().flat_map(mutation_keys))
+            .chain(req.read_keys.iter().map(|k| &k[..]))
+            .chain(txn_keys.iter().map(|k| &k[..]));
         let replica = match self.route(req.header.as_ref(), keys) {
             Ok(r) => r,
             Err(range_error) => {
@@ -157,12 +189,46 @@ impl KvService {
         let now_ms = hlc::wall_clock_ms();
         let ops = req.mutations.into_iter().map(|m| to_op(m, now_ms)).collect::<Result<Vec<_>, _>>()?;
         let conditions = req.conditions.into_iter().map(|c| (c.key, c.expected_version)).collect();
+        if txn.is_some() && ops.iter().any(|op| matches!(op, Op::DeleteRange { .. })) {
+            return Err(Status::invalid_argument("a transaction cannot delete a range"));
+        }
         let request_id = (u128::from(req.request_id_hi) << 64) | u128::from(req.request_id_lo);
         let epoch = req.header.as_ref().and_then(|h| h.epoch).map(|e| (e.version, e.conf_version));
-        match replica.write(WriteCommand { request_id, epoch, conditions, ops }).await {
+        // Only plain writes get a commit timestamp chosen here; a two-phase commit brings its
+        // own, and the other steps write no versions.
+        let min_commit_ts = if txn.is_none() { req.min_commit_ts.max(1) } else { 0 };
+        let command = WriteCommand {
+            request_id,
+            epoch,
+            conditions,
+            ops,
+            commit_ts: 0,
+            unchanged_since: req.unchanged_since,
+            read_keys: req.read_keys,
+            txn,
+        };
+        let answered = |resp: pb::WriteResponse| {
+            self.count("write", true);
+            Ok(resp)
+        };
+        match replica.write(command, min_commit_ts).await {
             Ok(CommandOutcome::Committed { commit_ts }) => {
-                self.count("write", true);
-                Ok(pb::WriteResponse { range_error: None, condition_failed: false, commit_ts })
+                answered(pb::WriteResponse { commit_ts, ..Default::default() })
+            }
+            Ok(CommandOutcome::Locked(lock)) => {
+                answered(pb::WriteResponse { locked: Some(lock_to_proto(lock)), ..Default::default() })
+            }
+            Ok(CommandOutcome::WriteConflict) => {
+                answered(pb::WriteResponse { write_conflict: true, ..Default::default() })
+            }
+            Ok(CommandOutcome::TsTooOld) => answered(pb::WriteResponse { ts_too_old: true, ..Default::default() }),
+            Ok(CommandOutcome::TxnState(state)) => {
+                let (txn_state, commit_ts) = match state {
+                    TxnState::Pending => (pb::TxnState::Pending, 0),
+                    TxnState::Committed { commit_ts } => (pb::TxnState::Committed, commit_ts),
+                    TxnState::RolledBack => (pb::TxnState::RolledBack, 0),
+                };
+                answered(pb::WriteResponse { txn_state: txn_state as i32, commit_ts, ..Default::default() })
             }
             Ok(CommandOutcome::EpochNotMatch) => {
                 self.count("write", false);
@@ -175,8 +241,7 @@ impl KvService {
                 })
             }
             Ok(CommandOutcome::ConditionFailed) => {
-                self.count("write", true);
-                Ok(pb::WriteResponse { range_error: None, condition_failed: true, commit_ts: 0 })
+                answered(pb::WriteResponse { condition_failed: true, ..Default::default() })
             }
             Err(e) => {
                 self.count("write", false);
@@ -203,6 +268,30 @@ fn key_state(key: Bytes, latest: Option<mvcc::Latest>, now_ms: u64) -> pb::KeySt
         }
     }
     state
+}
+
+fn lock_to_proto(l: LockInfo) -> pb::LockInfo {
+    pb::LockInfo { key: l.key, primary: l.primary, start_ts: l.start_ts, ttl_ms: l.ttl_ms }
+}
+
+fn to_txn_command(t: pb::TxnRequest) -> Result<TxnCommand, Status> {
+    use pb::txn_request::Kind;
+    Ok(match t.kind.ok_or_else(|| Status::invalid_argument("transaction step without kind"))? {
+        Kind::Prewrite(p) => {
+            TxnCommand::Prewrite { start_ts: p.start_ts, primary: p.primary, ttl_ms: p.ttl_ms, read_keys: p.read_keys }
+        }
+        Kind::Commit(c) => {
+            if c.commit_ts <= c.start_ts {
+                return Err(Status::invalid_argument("commit timestamp must be above the start timestamp"));
+            }
+            TxnCommand::Commit { start_ts: c.start_ts, commit_ts: c.commit_ts, keys: c.keys }
+        }
+        Kind::Rollback(r) => TxnCommand::Rollback { start_ts: r.start_ts, primary: r.primary, keys: r.keys },
+        Kind::CheckStatus(c) => {
+            TxnCommand::CheckStatus { primary: c.primary, start_ts: c.start_ts, caller_ts: c.caller_ts }
+        }
+        Kind::Heartbeat(h) => TxnCommand::Heartbeat { primary: h.primary, start_ts: h.start_ts, ttl_ms: h.ttl_ms },
+    })
 }
 
 fn storage_status(e: crate::storage::StorageError) -> Status {
@@ -316,6 +405,28 @@ impl pb::kv_server::Kv for KvService {
         let requests = request.into_inner().requests;
         let responses = futures::future::try_join_all(requests.into_iter().map(|r| self.write_one(r))).await?;
         Ok(Response::new(pb::BatchWriteResponse { responses }))
+    }
+
+    async fn scan_locks(
+        &self,
+        request: Request<pb::ScanLocksRequest>,
+    ) -> Result<Response<pb::ScanLocksResponse>, Status> {
+        let req = request.into_inner();
+        let replica = match self.route(req.header.as_ref(), []) {
+            Ok(r) => r,
+            Err(range_error) => return Ok(Response::new(pb::ScanLocksResponse { range_error, locks: vec![] })),
+        };
+        if let Err(e) = replica.read_barrier().await {
+            let range_error = replica_error(&replica, e);
+            return Ok(Response::new(pb::ScanLocksResponse { range_error, locks: vec![] }));
+        }
+        let desc = replica.descriptor();
+        let limit = if req.limit == 0 { 1024 } else { req.limit as usize };
+        let locks = records::scan_locks(replica.db(), &desc.start_key, &desc.end_key, limit).map_err(storage_status)?;
+        Ok(Response::new(pb::ScanLocksResponse {
+            range_error: None,
+            locks: locks.into_iter().map(lock_to_proto).collect(),
+        }))
     }
 
     async fn ranges(&self, _request: Request<pb::RangesRequest>) -> Result<Response<pb::RangesResponse>, Status> {

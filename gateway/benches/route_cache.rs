@@ -203,6 +203,13 @@ impl Catalog for ResetServer {
     ) -> Result<Response<pb::ReportRangesResponse>, Status> {
         Err(Status::unimplemented("bench"))
     }
+
+    async fn get_timestamps(
+        &self,
+        _: Request<pb::GetTimestampsRequest>,
+    ) -> Result<Response<pb::GetTimestampsResponse>, Status> {
+        Err(Status::unimplemented("benchmark"))
+    }
 }
 
 async fn bench_sync() {

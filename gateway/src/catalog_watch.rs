@@ -193,7 +193,7 @@ impl CatalogWatcher {
     }
 
     /// Seeds first, then (if allowed) every other replica address the table names.
-    async fn candidates(&self) -> Vec<String> {
+    pub(crate) async fn candidates(&self) -> Vec<String> {
         let mut addrs = self.seeds.clone();
         if self.discover {
             let table = self.current();

@@ -1,4 +1,8 @@
 //! `KvStore` over the core's gRPC API: the product path between protocol semantics and Raft.
+//!
+//! Reads and writes of one range go to that range directly (a write commits in one phase at
+//! a timestamp derived from the oracle). Anything spanning ranges is a transaction: reads
+//! at one oracle timestamp, writes through two-phase commit (`crate::txn`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -7,11 +11,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use strata_proto::core as pb;
 use strata_protocols::kv::{
-    ClusterInfo, Condition, Expiry, KeyState, KvError, KvStore, Mutation, ReadSnapshot, ScannedKey, WriteOutcome,
+    ClusterInfo, Condition, Expiry, KeyState, KvError, KvStore, Mutation, ReadSnapshot, ScannedKey, TxnCommit,
+    TxnOutcome, WriteOutcome,
 };
 
+use crate::metrics::GatewayMetrics;
+use crate::oracle::Oracle;
 use crate::route_table::RouteTable;
 use crate::routing::{Attempt, RouteError, Router};
+use crate::txn::resolver::LockFate;
 
 /// Rounds of grouping keys by range before a multi-key command gives up. A round ends early
 /// only when the table moved under it (a split) or a key had no route yet.
@@ -24,11 +32,22 @@ const FIRST_CATALOG_WAIT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct CoreKv {
     router: Arc<Router>,
+    oracle: Arc<Oracle>,
 }
 
 impl CoreKv {
     pub fn new(router: Arc<Router>) -> Self {
-        Self { router }
+        let oracle = Arc::new(Oracle::new(router.clone()));
+        Self { router, oracle }
+    }
+
+    pub fn metrics(&self) -> &GatewayMetrics {
+        self.router.metrics()
+    }
+
+    /// A fresh timestamp from the oracle.
+    pub async fn fresh_ts(&self) -> Result<u64, KvError> {
+        self.oracle.timestamp().await.map_err(|s| KvError::Unavailable(format!("timestamp oracle: {}", s.message())))
     }
 
     pub fn router(&self) -> &Arc<Router> {
@@ -36,7 +55,7 @@ impl CoreKv {
     }
 }
 
-fn kv_error(e: RouteError) -> KvError {
+pub(crate) fn kv_error(e: RouteError) -> KvError {
     match e {
         RouteError::Unavailable(m) => KvError::Unavailable(m),
         RouteError::Rejected(m) => KvError::Internal(m),
@@ -45,11 +64,11 @@ fn kv_error(e: RouteError) -> KvError {
     }
 }
 
-const ROUTES_KEPT_CHANGING: &str = "the ranges of the keys kept changing under the request; retry";
+pub(crate) const ROUTES_KEPT_CHANGING: &str = "the ranges of the keys kept changing under the request; retry";
 
 /// Positions of keys grouped by the range that holds each, in order of first appearance
 /// (and each group in position order); `Err` with the table's version if a key has no route.
-fn group_by_range<'a>(
+pub(crate) fn group_by_range<'a>(
     table: &RouteTable,
     keys: impl IntoIterator<Item = (usize, &'a [u8])>,
 ) -> Result<Vec<Vec<usize>>, u64> {
@@ -66,7 +85,7 @@ fn group_by_range<'a>(
     Ok(groups)
 }
 
-fn key_state(s: pb::KeyState) -> KeyState {
+pub(crate) fn key_state(s: pb::KeyState) -> KeyState {
     KeyState {
         version: s.version,
         value: s.live.then_some(s.value),
@@ -74,7 +93,7 @@ fn key_state(s: pb::KeyState) -> KeyState {
     }
 }
 
-fn mutation(m: Mutation) -> pb::Mutation {
+pub(crate) fn mutation(m: Mutation) -> pb::Mutation {
     use pb::expiry::Kind;
     let op = match m {
         Mutation::Put { key, value, expiry } => {
@@ -94,7 +113,7 @@ fn mutation(m: Mutation) -> pb::Mutation {
     pb::Mutation { op: Some(op) }
 }
 
-fn mutation_key(m: &Mutation) -> Option<&Bytes> {
+pub(crate) fn mutation_key(m: &Mutation) -> Option<&Bytes> {
     match m {
         Mutation::Put { key, .. } | Mutation::Delete { key } => Some(key),
         Mutation::DeleteRange { .. } => None,
@@ -120,7 +139,7 @@ impl CoreKv {
 
     /// [`group_by_range`] against the current table; `None` (after waiting briefly for the
     /// catalog to move) when a key has no route yet.
-    async fn group<'a>(&self, keys: impl IntoIterator<Item = (usize, &'a [u8])>) -> Option<Vec<Vec<usize>>> {
+    pub(crate) async fn group<'a>(&self, keys: impl IntoIterator<Item = (usize, &'a [u8])>) -> Option<Vec<Vec<usize>>> {
         let grouped = group_by_range(&self.router.catalog().load(), keys);
         match grouped {
             Ok(groups) => Some(groups),
@@ -131,12 +150,12 @@ impl CoreKv {
         }
     }
 
-    /// One Get for keys that all live in one range.
-    async fn get_in_range(&self, keys: Vec<Bytes>) -> Result<pb::GetResponse, RouteError> {
+    /// One Get for keys that all live in one range (`read_ts` 0 = newest).
+    async fn get_in_range(&self, keys: Vec<Bytes>, read_ts: u64) -> Result<pb::GetResponse, RouteError> {
         let Some((first, rest)) = keys.split_first() else { return Ok(pb::GetResponse::default()) };
         self.router
             .with_range(first, rest, "get", |addr, route| {
-                let req = pb::GetRequest { header: Some(route.header()), keys: keys.clone() };
+                let req = pb::GetRequest { header: Some(route.header()), keys: keys.clone(), read_ts };
                 async move {
                     let mut resp = self.router.batched_get(&addr, req).await?;
                     Ok(Attempt::from_response(resp.range_error.take(), resp))
@@ -150,7 +169,7 @@ impl CoreKv {
         let mut last = WriteOutcome::Committed { commit_ts: 0 };
         for from in self.overlapping_starts(start, end) {
             let m = vec![mutation(Mutation::DeleteRange { start: from.clone(), end: end.clone() })];
-            last = self.write_in_range(&from, &[], vec![], m).await.map_err(kv_error)?;
+            last = self.one_phase(&from, &[], vec![], m).await?;
         }
         Ok(last)
     }
@@ -186,10 +205,21 @@ impl CoreKv {
     }
 }
 
-impl KvStore for CoreKv {
-    /// One Get per range, concurrently. Each range's keys are read at one point in time, but
-    /// keys in different ranges are not read at the same instant.
-    async fn get(&self, keys: Vec<Bytes>) -> Result<ReadSnapshot, KvError> {
+/// How long a read waits for a transaction that holds a lock on its keys to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Attempts of a write that spans ranges before it gives up on conflicts.
+const MAX_TXN_ATTEMPTS: usize = 64;
+
+impl CoreKv {
+    /// Reads `keys` (grouped by range, one Get per range, concurrently) at `read_ts` (0 =
+    /// newest). A lock met on the way is settled by its primary: a committed transaction is
+    /// rolled forward and the key read again; a pending one is waited for by snapshot reads,
+    /// while a newest-state read keeps the last committed value (the transaction has not
+    /// reached its commit point, so that value is still the current one).
+    ///
+    /// A newest-state read whose keys turn out to span ranges (a split the first grouping
+    /// did not know of) starts over as a snapshot read, so it still sees one instant.
+    async fn read(&self, keys: &[Bytes], mut read_ts: u64) -> Result<ReadSnapshot, KvError> {
         if keys.is_empty() {
             return Ok(ReadSnapshot::default());
         }
@@ -198,17 +228,43 @@ impl KvStore for CoreKv {
         // (later or equal) clock, so no TTL computed against this one comes out negative.
         let mut now_ms = u64::MAX;
         let mut pending: Vec<usize> = (0..keys.len()).collect();
-        for _ in 0..MAX_ROUNDS {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let mut rounds = 0;
+        let mut waits = 0u32;
+        while !pending.is_empty() {
+            rounds += 1;
+            if rounds > MAX_ROUNDS * 8 {
+                return Err(KvError::Unavailable(ROUTES_KEPT_CHANGING.into()));
+            }
             let Some(groups) = self.group(pending.iter().map(|&i| (i, &keys[i][..]))).await else { continue };
-            let reads = groups.iter().map(|g| self.get_in_range(g.iter().map(|&i| keys[i].clone()).collect()));
+            if read_ts == 0 && groups.len() > 1 {
+                read_ts = self.fresh_ts().await?;
+                states = vec![None; keys.len()];
+                now_ms = u64::MAX;
+                pending = (0..keys.len()).collect();
+                continue;
+            }
+            let reads = groups.iter().map(|g| self.get_in_range(g.iter().map(|&i| keys[i].clone()).collect(), read_ts));
             let results = futures::future::join_all(reads).await;
-            pending.clear();
+            let mut again = Vec::new();
+            let mut wait = false;
             for (group, result) in groups.into_iter().zip(results) {
                 match result {
                     Ok(resp) if resp.states.len() == group.len() => {
                         now_ms = now_ms.min(resp.now_ms);
-                        for (position, state) in group.into_iter().zip(resp.states) {
-                            states[position] = Some(key_state(state));
+                        for (position, mut state) in group.into_iter().zip(resp.states) {
+                            let Some(lock) = state.lock.take() else {
+                                states[position] = Some(key_state(state));
+                                continue;
+                            };
+                            match self.resolve_lock(&lock).await? {
+                                LockFate::Settled => again.push(position),
+                                LockFate::Pending if read_ts == 0 => states[position] = Some(key_state(state)),
+                                LockFate::Pending => {
+                                    again.push(position);
+                                    wait = true;
+                                }
+                            }
                         }
                     }
                     Ok(resp) => {
@@ -218,24 +274,46 @@ impl KvStore for CoreKv {
                             group.len()
                         )))
                     }
-                    Err(RouteError::SpansRanges) => pending.extend(group),
+                    Err(RouteError::SpansRanges) => again.extend(group),
                     Err(e) => return Err(kv_error(e)),
                 }
             }
-            if pending.is_empty() {
-                let states = states.into_iter().map(Option::unwrap_or_default).collect();
-                return Ok(ReadSnapshot { states, now_ms });
+            pending = again;
+            if wait {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(KvError::TryAgain("a key is locked by a transaction that is still committing".into()));
+                }
+                crate::txn::backoff(waits).await;
+                waits += 1;
             }
         }
-        Err(KvError::Unavailable(ROUTES_KEPT_CHANGING.into()))
+        let states = states.into_iter().map(Option::unwrap_or_default).collect();
+        Ok(ReadSnapshot { states, now_ms })
     }
 
-    /// Atomic when every key (conditions and mutations) lives in one range. Unconditional
-    /// mutations spanning ranges are split into one write per range, sent concurrently:
-    /// that is **not atomic** — some ranges may commit while another fails, and readers may
-    /// see some ranges' mutations before others'. A conditional write (or one with a range
-    /// delete among other mutations) spanning ranges is refused with
-    /// [`KvError::CrossRange`] until cross-range transactions exist.
+    /// Whether every key lives in one range right now (a hint: the write path re-checks).
+    async fn one_range(&self, keys: &[&[u8]]) -> Option<bool> {
+        let groups = self.group(keys.iter().enumerate().map(|(i, k)| (i, *k))).await?;
+        Some(groups.len() <= 1)
+    }
+}
+
+impl KvStore for CoreKv {
+    /// Keys of one range are read at the newest state; keys spread over ranges are read at
+    /// one oracle timestamp, so the result is one consistent snapshot either way.
+    async fn get(&self, keys: Vec<Bytes>) -> Result<ReadSnapshot, KvError> {
+        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let read_ts = match self.one_range(&refs).await {
+            Some(true) => 0,
+            _ => self.fresh_ts().await?,
+        };
+        self.read(&keys, read_ts).await
+    }
+
+    /// Atomic wherever the keys live: one-phase within a range, two-phase across ranges
+    /// (retried from a fresh start timestamp on write conflicts, which cannot change the
+    /// outcome of a write whose conditions still hold). A lone range delete (FLUSHALL) is
+    /// applied range by range and is not atomic across ranges.
     async fn write(&self, conditions: Vec<Condition>, mutations: Vec<Mutation>) -> Result<WriteOutcome, KvError> {
         if let [Mutation::DeleteRange { start, end }] = mutations.as_slice() {
             if conditions.is_empty() {
@@ -243,67 +321,51 @@ impl KvStore for CoreKv {
                 return self.delete_range(start, end).await;
             }
         }
-        let conditions: Vec<pb::Condition> = conditions
-            .into_iter()
-            .map(|c| pb::Condition { key: c.key, expected_version: c.expected_version })
-            .collect();
-        let keys: Vec<Option<Bytes>> = mutations.iter().map(|m| mutation_key(m).cloned()).collect();
-        let splittable = conditions.is_empty() && keys.iter().all(Option::is_some);
-        let mutations: Vec<pb::Mutation> = mutations.into_iter().map(mutation).collect();
-        // Mutations (by position) not yet committed, and the latest commit of those that were.
-        let mut pending: Vec<usize> = (0..mutations.len()).collect();
-        let mut commit_ts = 0;
-        for _ in 0..MAX_ROUNDS {
-            // Conditions have no position among the mutations; they only matter when all
-            // keys share one range.
-            let keyed = pending.iter().filter_map(|&i| Some((i, keys[i].as_deref()?)));
-            let Some(groups) = self.group(conditions.iter().map(|c| (usize::MAX, &c.key[..])).chain(keyed)).await
-            else {
-                continue;
-            };
-            if groups.len() <= 1 {
-                let together: Vec<Bytes> = conditions
-                    .iter()
-                    .map(|c| c.key.clone())
-                    .chain(pending.iter().filter_map(|&i| keys[i].clone()))
-                    .collect();
-                let route_key = together.first().cloned().unwrap_or_default();
-                let batch = pending.iter().map(|&i| mutations[i].clone()).collect();
-                match self.write_in_range(&route_key, &together, conditions.clone(), batch).await {
-                    Ok(WriteOutcome::Committed { commit_ts: ts }) => {
-                        return Ok(WriteOutcome::Committed { commit_ts: ts.max(commit_ts) })
-                    }
-                    Ok(WriteOutcome::ConditionFailed) => return Ok(WriteOutcome::ConditionFailed),
-                    Err(RouteError::SpansRanges) => continue,
-                    Err(e) => return Err(kv_error(e)),
-                }
-            }
-            if !splittable {
-                return Err(KvError::CrossRange);
-            }
-            let writes = groups.iter().map(|group| {
-                let together: Vec<Bytes> = group.iter().filter_map(|&i| keys[i].clone()).collect();
-                let batch = group.iter().map(|&i| mutations[i].clone()).collect();
-                async move { self.write_in_range(&together[0], &together, vec![], batch).await }
-            });
-            let results = futures::future::join_all(writes).await;
-            pending.clear();
-            for (group, result) in groups.into_iter().zip(results) {
-                match result {
-                    Ok(WriteOutcome::Committed { commit_ts: ts }) => commit_ts = commit_ts.max(ts),
-                    Ok(WriteOutcome::ConditionFailed) => {
-                        return Err(KvError::Internal("an unconditional write failed a condition".into()))
-                    }
-                    Err(RouteError::SpansRanges) => pending.extend(group),
-                    Err(e) => return Err(kv_error(e)),
-                }
-            }
-            if pending.is_empty() {
-                return Ok(WriteOutcome::Committed { commit_ts });
-            }
-            pending.sort_unstable();
+        if mutations.iter().any(|m| matches!(m, Mutation::DeleteRange { .. })) {
+            return Err(KvError::Invalid("a range delete cannot be combined with other writes".into()));
         }
-        Err(KvError::Unavailable(ROUTES_KEPT_CHANGING.into()))
+        let keys: Vec<&[u8]> = conditions
+            .iter()
+            .map(|c| &c.key[..])
+            .chain(mutations.iter().filter_map(|m| Some(&mutation_key(m)?[..])))
+            .collect();
+        if self.one_range(&keys).await == Some(true) {
+            let route_key = keys.first().map(|k| Bytes::copy_from_slice(k)).unwrap_or_default();
+            let together: Vec<Bytes> = keys.iter().map(|k| Bytes::copy_from_slice(k)).collect();
+            let conditions =
+                conditions.iter().map(|c| pb::Condition { key: c.key.clone(), expected_version: c.expected_version });
+            let mutations = mutations.iter().cloned().map(mutation).collect();
+            match self.one_phase(&route_key, &together, conditions.collect(), mutations).await {
+                Err(KvError::CrossRange) => {} // split meanwhile: commit as a transaction
+                other => return other,
+            }
+        }
+        for attempt in 0..MAX_TXN_ATTEMPTS {
+            let start_ts = self.fresh_ts().await?;
+            let txn =
+                TxnCommit { start_ts, read_keys: vec![], conditions: conditions.clone(), mutations: mutations.clone() };
+            match self.commit(txn).await? {
+                TxnOutcome::Committed { commit_ts } => return Ok(WriteOutcome::Committed { commit_ts }),
+                TxnOutcome::ConditionFailed => return Ok(WriteOutcome::ConditionFailed),
+                TxnOutcome::Conflict => crate::txn::backoff(attempt as u32).await,
+            }
+        }
+        Err(KvError::TryAgain("too many conflicting transactions on these keys, retry".into()))
+    }
+
+    async fn timestamp(&self) -> Result<u64, KvError> {
+        self.fresh_ts().await
+    }
+
+    async fn get_at(&self, keys: Vec<Bytes>, ts: u64) -> Result<ReadSnapshot, KvError> {
+        if ts == 0 {
+            return Err(KvError::Invalid("a snapshot read needs a timestamp".into()));
+        }
+        self.read(&keys, ts).await
+    }
+
+    async fn commit(&self, txn: TxnCommit) -> Result<TxnOutcome, KvError> {
+        crate::txn::commit::commit(self, txn).await
     }
 
     async fn scan(&self, start: Bytes, end: Bytes, limit: usize) -> Result<Vec<ScannedKey>, KvError> {
@@ -354,38 +416,86 @@ impl KvStore for CoreKv {
 }
 
 impl CoreKv {
-    /// One write to the range holding `route_key`, which must also hold every key in
-    /// `together`.
-    async fn write_in_range(
+    /// Sends `request` (its header filled in per attempt) to the range holding `route_key`,
+    /// which must also hold every key in `together`, following routing errors.
+    pub(crate) async fn send_write(
         &self,
         route_key: &[u8],
         together: &[Bytes],
-        conditions: Vec<pb::Condition>,
-        mutations: Vec<pb::Mutation>,
-    ) -> Result<WriteOutcome, RouteError> {
-        // One id for every retry of this write: the core deduplicates on it.
-        let request_id: u128 = rand::random::<u128>() | 1;
-        let resp = self
-            .router
+        mut request: pb::WriteRequest,
+    ) -> Result<pb::WriteResponse, RouteError> {
+        if request.txn.is_none() && request.request_id_hi == 0 && request.request_id_lo == 0 {
+            // One id for every retry of this write: the core deduplicates on it.
+            let request_id: u128 = rand::random::<u128>() | 1;
+            request.request_id_hi = (request_id >> 64) as u64;
+            request.request_id_lo = request_id as u64;
+        }
+        self.router
             .with_range(route_key, together, "write", |addr, route| {
-                let req = pb::WriteRequest {
-                    header: Some(route.header()),
-                    conditions: conditions.clone(),
-                    mutations: mutations.clone(),
-                    request_id_hi: (request_id >> 64) as u64,
-                    request_id_lo: request_id as u64,
-                };
+                let req = pb::WriteRequest { header: Some(route.header()), ..request.clone() };
                 async move {
                     let mut resp = self.router.batched_write(&addr, req).await?;
                     Ok(Attempt::from_response(resp.range_error.take(), resp))
                 }
             })
-            .await?;
-        Ok(if resp.condition_failed {
-            WriteOutcome::ConditionFailed
-        } else {
-            WriteOutcome::Committed { commit_ts: resp.commit_ts }
-        })
+            .await
+    }
+
+    /// A plain write of keys in one range, committed at a timestamp at or above a fresh
+    /// oracle timestamp. Locks of transactions in the way are settled first (a plain write
+    /// holds no locks, so waiting for one cannot deadlock). `CrossRange` if the keys no
+    /// longer share a range.
+    pub(crate) async fn one_phase(
+        &self,
+        route_key: &[u8],
+        together: &[Bytes],
+        conditions: Vec<pb::Condition>,
+        mutations: Vec<pb::Mutation>,
+    ) -> Result<WriteOutcome, KvError> {
+        let request_id: u128 = rand::random::<u128>() | 1;
+        let mut request = pb::WriteRequest {
+            conditions,
+            mutations,
+            request_id_hi: (request_id >> 64) as u64,
+            request_id_lo: request_id as u64,
+            min_commit_ts: self.fresh_ts().await?,
+            ..Default::default()
+        };
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let resp = match self.send_write(route_key, together, request.clone()).await {
+                Ok(resp) => resp,
+                Err(RouteError::SpansRanges) => return Err(KvError::CrossRange),
+                Err(e) => return Err(kv_error(e)),
+            };
+            if let Some(lock) = resp.locked {
+                if self.resolve_lock(&lock).await? == LockFate::Pending {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(KvError::TryAgain(
+                            "a key is locked by a transaction that is still committing".into(),
+                        ));
+                    }
+                    crate::txn::backoff(attempt).await;
+                }
+                continue;
+            }
+            if resp.ts_too_old {
+                // It raced a newer write of the same key; a later timestamp orders it after.
+                request.min_commit_ts = self.fresh_ts().await?;
+                continue;
+            }
+            self.metrics()
+                .txns
+                .with_label_values(&["1pc", if resp.condition_failed { "condition_failed" } else { "committed" }])
+                .inc();
+            return Ok(if resp.condition_failed {
+                WriteOutcome::ConditionFailed
+            } else {
+                WriteOutcome::Committed { commit_ts: resp.commit_ts }
+            });
+        }
     }
 }
 

@@ -8,9 +8,11 @@ pub mod catalog_watch;
 pub mod core_kv;
 pub mod limits;
 pub mod metrics;
+pub mod oracle;
 pub mod redis_server;
 pub mod route_table;
 pub mod routing;
+pub mod txn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +25,9 @@ use crate::core_kv::CoreKv;
 use crate::metrics::GatewayMetrics;
 use crate::redis_server::RedisServer;
 use crate::routing::Router;
+
+/// How often a gateway looks for transaction locks whose owner is gone.
+const LOCK_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -79,6 +84,7 @@ impl Gateway {
         // Not awaited: the core may still be starting; requests wait for routes on demand.
         let _catalog_watch = self.router.catalog().spawn();
         let kv = CoreKv::new(self.router.clone());
+        let sweeper = tokio::spawn(txn::resolver::run_sweeper(kv.clone(), LOCK_SWEEP_INTERVAL));
         let redis = RedisServer::new(kv, self.ctx.clone(), self.metrics.clone(), self.limits);
         let redis_task = tokio::spawn(redis.serve(self.redis));
 
@@ -116,6 +122,7 @@ impl Gateway {
         let metrics_task = tokio::spawn(async move { axum::serve(self.metrics_listener, http).await });
 
         shutdown.await;
+        sweeper.abort();
         redis_task.abort();
         grpc_task.abort();
         metrics_task.abort();

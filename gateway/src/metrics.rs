@@ -19,6 +19,8 @@ pub struct GatewayMetrics {
     pub catalog_resets: IntCounter,
     pub catalog_reconnects: IntCounter,
     pub catalog_deltas_applied: IntCounter,
+    pub txns: IntCounterVec,
+    pub locks_resolved: IntCounterVec,
 }
 
 impl GatewayMetrics {
@@ -63,8 +65,20 @@ impl GatewayMetrics {
             IntCounter::new("catalog_reconnects_total", "Catalog watch streams reopened").expect("valid metric");
         let catalog_deltas_applied =
             IntCounter::new("catalog_deltas_applied_total", "Catalog deltas applied").expect("valid metric");
+        let txns = IntCounterVec::new(
+            Opts::new("txn_commits_total", "Transaction commits by path (1pc, 2pc) and outcome"),
+            &["path", "outcome"],
+        )
+        .expect("valid metric");
+        let locks_resolved = IntCounterVec::new(
+            Opts::new("locks_resolved_total", "Transaction locks met and how they were settled"),
+            &["fate"],
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(catalog_version.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(txns.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(locks_resolved.clone()),
+            Box::new(catalog_version.clone()),
             Box::new(catalog_resets.clone()),
             Box::new(catalog_reconnects.clone()),
             Box::new(catalog_deltas_applied.clone()),
@@ -97,6 +111,8 @@ impl GatewayMetrics {
             catalog_resets,
             catalog_reconnects,
             catalog_deltas_applied,
+            txns,
+            locks_resolved,
         }
     }
 

@@ -5,7 +5,9 @@
 //! starts the next wave, and commands that read or change the session (HELLO, AUTH, SELECT,
 //! CLIENT, QUIT) or the whole keyspace run alone. Replies are always written in request
 //! order. So a pipeline `SET a 1; GET a` still reads its own write, while `GET a; GET b; ...`
-//! fans out to the core in parallel.
+//! fans out to the core in parallel. MULTI / EXEC / DISCARD / WATCH / UNWATCH, commands queued
+//! inside MULTI and every command while keys are WATCHed are barriers too, so a connection in a
+//! transaction runs strictly in order; the transaction state lives in its [`Session`].
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,13 +122,20 @@ impl RedisServer {
         let mut wave: Vec<Result<(Command, OwnedSemaphorePermit), Reply>> = Vec::new();
         let mut wave_keys: HashSet<Bytes> = HashSet::new();
         for args in requests {
-            let parsed = Command::parse(args, session, &self.ctx).and_then(|cmd| match self.admission.admit(client) {
-                Ok(permit) => Ok((cmd, permit)),
-                Err(refused) => {
-                    self.metrics.refused.with_label_values(&[refused.label()]).inc();
-                    Err(Reply::Error(format!("TRYAGAIN {refused}").into()))
-                }
-            });
+            // Parsed only now, after the barriers before it ran: MULTI and WATCH change how
+            // the session parses (queued, or run in order).
+            let parsed = match Command::parse(args, session, &self.ctx) {
+                Ok(cmd) => match self.admission.admit(client) {
+                    Ok(permit) => Ok((cmd, permit)),
+                    Err(refused) => {
+                        self.metrics.refused.with_label_values(&[refused.label()]).inc();
+                        // Inside MULTI a refusal aborts the transaction at EXEC; a refused EXEC
+                        // discards it (Redis's rejectCommand).
+                        Err(cmd.reject(Reply::Error(format!("TRYAGAIN {refused}").into()), session))
+                    }
+                },
+                Err(reply) => Err(reply),
+            };
             let access = match &parsed {
                 Ok((cmd, _)) => cmd.access(),
                 Err(_) => Access::Keys(Vec::new()),

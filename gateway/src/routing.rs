@@ -155,9 +155,10 @@ impl Router {
         })
     }
 
-    pub fn client(&self, addr: &str) -> Result<KvClient<Channel>, RouteError> {
+    /// The (lazily connected, shared) channel to a core node.
+    pub fn channel(&self, addr: &str) -> Result<Channel, RouteError> {
         let cached = self.channels.read().unwrap_or_else(|e| e.into_inner()).get(addr).cloned();
-        let ch = match cached {
+        Ok(match cached {
             Some(ch) => ch,
             None => {
                 let ch = Endpoint::from_shared(format!("http://{addr}"))
@@ -168,7 +169,11 @@ impl Router {
                 self.channels.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), ch.clone());
                 ch
             }
-        };
+        })
+    }
+
+    pub fn client(&self, addr: &str) -> Result<KvClient<Channel>, RouteError> {
+        let ch = self.channel(addr)?;
         Ok(KvClient::new(ch).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX))
     }
 
@@ -225,6 +230,10 @@ impl Router {
     ) -> Result<pb::WriteResponse, tonic::Status> {
         let batchers = self.batchers(addr).map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         batchers.write.call(request).await
+    }
+
+    pub fn metrics(&self) -> &GatewayMetrics {
+        &self.metrics
     }
 
     pub fn catalog(&self) -> &Arc<CatalogWatcher> {

@@ -83,6 +83,36 @@ pub enum WriteOutcome {
     ConditionFailed,
 }
 
+/// A transaction's writes and what they depend on, committed atomically at one commit
+/// timestamp (all or nothing), wherever the keys live.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxnCommit {
+    /// The snapshot the transaction read at, from [`KvStore::timestamp`].
+    pub start_ts: u64,
+    /// Keys read at `start_ts` that the transaction's decisions depend on: the commit fails
+    /// with [`TxnOutcome::Conflict`] if any of them was written after `start_ts`. Listing every
+    /// key read makes the transaction serializable rather than only snapshot-isolated.
+    pub read_keys: Vec<Bytes>,
+    /// Exact-version preconditions (WATCH): the commit fails with
+    /// [`TxnOutcome::ConditionFailed`] unless each key's newest version is the expected one.
+    pub conditions: Vec<Condition>,
+    /// `Put` and `Delete` only. A mutated key written by someone else after `start_ts` makes
+    /// the commit fail with [`TxnOutcome::Conflict`] (first committer wins).
+    pub mutations: Vec<Mutation>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnOutcome {
+    Committed {
+        commit_ts: u64,
+    },
+    /// A [`TxnCommit::conditions`] entry did not hold; nothing was written.
+    ConditionFailed,
+    /// Another transaction wrote a key this one read or writes after `start_ts`; nothing was
+    /// written. Retrying from a fresh timestamp may succeed.
+    Conflict,
+}
+
 /// A key found by a scan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScannedKey {
@@ -117,7 +147,7 @@ pub enum KvError {
 }
 
 /// The storage interface protocol semantics are written against.
-pub trait KvStore: Send + Sync + 'static {
+pub trait KvStore: Send + Sync {
     /// Reads the newest state of each key, linearizably.
     fn get(&self, keys: Vec<Bytes>) -> impl Future<Output = Result<ReadSnapshot, KvError>> + Send;
 
@@ -127,6 +157,17 @@ pub trait KvStore: Send + Sync + 'static {
         conditions: Vec<Condition>,
         mutations: Vec<Mutation>,
     ) -> impl Future<Output = Result<WriteOutcome, KvError>> + Send;
+
+    /// A fresh timestamp from the cluster's timestamp oracle: above every commit timestamp of
+    /// a write that completed before this call began.
+    fn timestamp(&self) -> impl Future<Output = Result<u64, KvError>> + Send;
+
+    /// Reads each key as of timestamp `ts` (a snapshot: the newest version committed at or
+    /// below `ts`). All keys are read at the same instant, wherever they live.
+    fn get_at(&self, keys: Vec<Bytes>, ts: u64) -> impl Future<Output = Result<ReadSnapshot, KvError>> + Send;
+
+    /// Commits a transaction: one-phase when every key is in one range, two-phase otherwise.
+    fn commit(&self, txn: TxnCommit) -> impl Future<Output = Result<TxnOutcome, KvError>> + Send;
 
     /// Live keys in `[start, end)` (empty `end` = unbounded), in key order, at most `limit`.
     fn scan(

@@ -216,6 +216,7 @@ async fn a_deposed_leader_never_serves_a_stale_read() {
     let request = GetRequest {
         header: Some(RequestHeader { range_id: 1, epoch: Some(RangeEpoch { version: 1, conf_version: 1 }) }),
         keys: vec![bytes::Bytes::from_static(b"Rstale:key")],
+        ..Default::default()
     };
     let response = client.get(request).await.unwrap().into_inner();
     match response.range_error {

@@ -62,6 +62,7 @@ async fn expired_keys_are_removed_in_the_background() {
             let request = GetRequest {
                 header: Some(RequestHeader { range_id: 1, epoch: Some(RangeEpoch { version: 1, conf_version: 1 }) }),
                 keys: vec![bytes::Bytes::from_static(key)],
+                ..Default::default()
             };
             let response = client.get(request).await.ok()?.into_inner();
             response.states.first().map(|s| s.version)

@@ -42,7 +42,8 @@ async fn stale_epochs_and_unknown_ranges_get_typed_errors_and_change_nothing() {
         }
         other => panic!("expected EpochNotMatch, got {other:?}"),
     }
-    let unknown = GetRequest { header: header(99, 1), keys: vec![Bytes::from_static(b"epoch:key")] };
+    let unknown =
+        GetRequest { header: header(99, 1), keys: vec![Bytes::from_static(b"epoch:key")], ..Default::default() };
     let resp = client.get(unknown).await.unwrap().into_inner();
     assert!(matches!(resp.range_error.and_then(|e| e.kind), Some(Kind::RangeNotFound(r)) if r.range_id == 99));
 
@@ -59,7 +60,7 @@ async fn stale_epochs_and_unknown_ranges_get_typed_errors_and_change_nothing() {
     }
 
     // None of the refused writes happened.
-    let check = GetRequest { header: header(1, 1), keys: vec![Bytes::from_static(b"epoch:key")] };
+    let check = GetRequest { header: header(1, 1), keys: vec![Bytes::from_static(b"epoch:key")], ..Default::default() };
     let resp = client.get(check).await.unwrap().into_inner();
     assert!(resp.range_error.is_none());
     assert!(!resp.states[0].live, "no refused write was applied");

@@ -162,6 +162,7 @@ async fn a_write_routed_by_the_old_epoch_is_refused_after_a_split() {
     let check = GetRequest {
         header: Some(RequestHeader { range_id: 1, epoch: left.epoch }),
         keys: vec![Bytes::from_static(b"A:stale")],
+        ..Default::default()
     };
     let resp = client.get(check).await.unwrap().into_inner();
     assert!(resp.range_error.is_none(), "{:?}", resp.range_error);

@@ -81,4 +81,12 @@ impl MetaClient {
         })
         .await
     }
+
+    /// A fresh timestamp from the oracle (the meta leader).
+    pub async fn timestamp(&self) -> Result<u64, Status> {
+        self.with_leader(|mut client| async move {
+            Ok(client.get_timestamps(pb::GetTimestampsRequest { count: 1 }).await?.into_inner().first)
+        })
+        .await
+    }
 }

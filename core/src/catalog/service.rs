@@ -20,6 +20,8 @@ const MAX_BATCH: usize = 1024;
 /// Ranges per reset message, so a catalog of a million ranges streams in bounded messages.
 const RESET_CHUNK: usize = 10_000;
 pub const LEADER_METADATA: &str = "strata-meta-leader";
+/// Most timestamps one oracle request may reserve.
+const MAX_TIMESTAMPS: u32 = 65_536;
 
 #[derive(Clone)]
 pub struct CatalogService {
@@ -76,6 +78,18 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<pb::CatalogEvent, Status>> +
 #[tonic::async_trait]
 impl pb::catalog_server::Catalog for CatalogService {
     type WatchCatalogStream = EventStream;
+
+    async fn get_timestamps(
+        &self,
+        request: Request<pb::GetTimestampsRequest>,
+    ) -> Result<Response<pb::GetTimestampsResponse>, Status> {
+        let count = request.into_inner().count.clamp(1, MAX_TIMESTAMPS);
+        // The lease (or a ReadIndex round) proves no newer meta leader exists, so nothing
+        // issued here can fall below a timestamp a successor already handed out.
+        let meta = self.leading_meta("timestamps").await?;
+        let first = meta.issue_timestamps(u64::from(count)).await.map_err(|e| replica_status(e, "timestamps"))?;
+        Ok(Response::new(pb::GetTimestampsResponse { first, count }))
+    }
 
     async fn watch_catalog(
         &self,

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod log_store;
 pub mod network;
+pub mod pending;
 pub mod snapshot;
 pub mod state_machine;
 pub mod types;

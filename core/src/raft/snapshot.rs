@@ -15,7 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::log_store::{decode, encode};
 use super::types::{LogId, RangeDescriptor, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::mvcc;
-use crate::storage::{self, keys, Engine, CF_CATALOG, CF_DATA, CF_DEDUP, CF_RANGE_META};
+use crate::storage::{self, keys, Engine, CF_CATALOG, CF_DATA, CF_DEDUP, CF_LOCKS, CF_RANGE_META, CF_TXNS};
+
+/// A `(key, value)` pair as stored in a column family.
+pub type RawRecord = (Vec<u8>, Vec<u8>);
 
 /// The latest snapshot a state machine built or installed, served to lagging followers.
 pub type CurrentSnapshot = Arc<Mutex<Option<(SnapshotMeta, Vec<u8>)>>>;
@@ -30,6 +33,10 @@ pub struct SnapshotHeader {
     /// Dedup records (raw `dedup` keys) of requests still inside the window, with their
     /// commit timestamps: part of the replicated state, because apply consults them.
     pub requests: Vec<(Vec<u8>, u64)>,
+    /// Raw `(key, value)` records of the `locks` and `txns` column families inside the
+    /// range: transaction state is replicated state too.
+    pub locks: Vec<RawRecord>,
+    pub txns: Vec<RawRecord>,
     pub has_data: bool,
 }
 
@@ -114,10 +121,14 @@ fn write_snapshot(
     let clock_ceiling: u64 = meta(keys::HLC_CEILING)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
     let last_commit_ts: u64 =
         meta(keys::LAST_COMMIT_TS)?.map(|r| decode(&r)).transpose().map_err(corrupt)?.unwrap_or(0);
-    let requests = if descriptor.is_meta() {
-        Vec::new()
+    let (requests, locks, txns) = if descriptor.is_meta() {
+        Default::default()
     } else {
-        remembered_requests(engine, &snap.snapshot, &descriptor, last_commit_ts)?
+        (
+            remembered_requests(engine, &snap.snapshot, &descriptor, last_commit_ts)?,
+            records_in_range(engine, &snap.snapshot, &descriptor, CF_LOCKS)?,
+            records_in_range(engine, &snap.snapshot, &descriptor, CF_TXNS)?,
+        )
     };
 
     std::fs::create_dir_all(dir)?;
@@ -150,7 +161,17 @@ fn write_snapshot(
         Vec::new()
     };
     let _ = std::fs::remove_file(&path);
-    let header = SnapshotHeader { applied, membership, descriptor, clock_ceiling, last_commit_ts, requests, has_data };
+    let header = SnapshotHeader {
+        applied,
+        membership,
+        descriptor,
+        clock_ceiling,
+        last_commit_ts,
+        requests,
+        locks,
+        txns,
+        has_data,
+    };
     let header_bytes = encode(&header).map_err(corrupt)?;
     let mut out = Vec::with_capacity(4 + header_bytes.len() + sst.len());
     out.extend_from_slice(&(header_bytes.len() as u32).to_be_bytes());
@@ -185,8 +206,10 @@ pub fn install(
             batch.delete_range_cf(data, &lower, &upper);
         }
         // Replace the dedup records: apply must answer retries exactly as the sender's state did.
-        if let Some(upper) = upper_bound(engine, CF_DEDUP, &header)?.filter(|u| u.as_slice() > lower.as_slice()) {
-            batch.delete_range_cf(engine.cf(CF_DEDUP), &lower, &upper);
+        for cf in [CF_DEDUP, CF_LOCKS, CF_TXNS] {
+            if let Some(upper) = upper_bound(engine, cf, &header)?.filter(|u| u.as_slice() > lower.as_slice()) {
+                batch.delete_range_cf(engine.cf(cf), &lower, &upper);
+            }
         }
     }
     engine.write_synced(batch)?;
@@ -219,6 +242,12 @@ pub fn install(
     );
     for (key, ts) in &header.requests {
         batch.put_cf(engine.cf(CF_DEDUP), key, encode(ts).map_err(corrupt)?);
+    }
+    for (key, value) in &header.locks {
+        batch.put_cf(engine.cf(CF_LOCKS), key, value);
+    }
+    for (key, value) in &header.txns {
+        batch.put_cf(engine.cf(CF_TXNS), key, value);
     }
     engine.write_synced(batch)?;
     Ok(header)
@@ -281,4 +310,22 @@ fn remembered_requests(
         }
     }
     Ok(out)
+}
+
+/// Every raw record of `cf` filed under a key inside the range.
+fn records_in_range(
+    engine: &Engine,
+    snap: &SnapshotWithThreadMode<'static, DB>,
+    descriptor: &RangeDescriptor,
+    cf: &str,
+) -> Result<Vec<RawRecord>, storage::StorageError> {
+    let mut opts = ReadOptions::default();
+    opts.set_snapshot(snap);
+    if !descriptor.end_key.is_empty() {
+        opts.set_iterate_upper_bound(mvcc::range_bound(&descriptor.end_key));
+    }
+    let lower = mvcc::range_bound(&descriptor.start_key);
+    let iter =
+        engine.db().iterator_cf_opt(engine.cf(cf), opts, IteratorMode::From(&lower, rocksdb::Direction::Forward));
+    iter.map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into)).collect()
 }

@@ -3,7 +3,6 @@
 //! All entries handed to one `apply` call are written in a single RocksDB batch together
 //! with the applied log id, so after a crash the data and the applied index always agree.
 
-use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,14 +15,16 @@ use rocksdb::WriteBatch;
 use tokio::sync::{mpsc, watch};
 
 use super::log_store::{decode, encode};
+use super::pending::PendingWrites;
+pub use super::pending::REQUEST_DEDUP_WINDOW_MS;
 use super::snapshot;
 use super::types::{
-    CatalogCommand, CommandOutcome, Entry, ExpireAt, LogId, NodeId, Op, Proposal, ProposalResult, RangeDescriptor,
-    SnapshotMeta, StorageError, StoredMembership, TypeConfig, WriteCommand,
+    CatalogCommand, CommandOutcome, Entry, LogId, NodeId, Proposal, ProposalResult, RangeDescriptor, SnapshotMeta,
+    StorageError, StoredMembership, TypeConfig,
 };
 use crate::catalog::store::CatalogWriter;
-use crate::mvcc::{self, Latest, Version};
-use crate::storage::{keys, Engine, CF_DATA, CF_DEDUP, CF_RAFT_STATE, CF_RANGE_META};
+use crate::storage::{keys, Engine, CF_RAFT_STATE, CF_RANGE_META};
+use crate::txn::apply::apply_command;
 
 /// Something the node must act on after an apply.
 #[derive(Debug, Clone)]
@@ -157,141 +158,6 @@ fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> crate::sto
     move |e| crate::storage::StorageError::Corrupt { what, detail: e.to_string() }
 }
 
-/// Writes of one apply call that are not yet in RocksDB, so later commands in the same call
-/// see earlier ones.
-struct PendingWrites<'a> {
-    engine: &'a Engine,
-    batch: WriteBatch,
-    overlay: BTreeMap<Bytes, Latest>,
-    requests: std::collections::HashMap<u128, u64>,
-}
-
-/// How long a committed request id is remembered. Decided from commit timestamps only, so
-/// every replica answers a retry the same way even if their local cleanup runs at other times.
-pub const REQUEST_DEDUP_WINDOW_MS: u64 = 5 * 60 * 1000;
-
-impl PendingWrites<'_> {
-    /// The commit timestamp of an earlier application of `request_id`, if still remembered.
-    fn committed_request(&self, anchor: &[u8], request_id: u128, now_ts: u64) -> Result<Option<u64>, StorageError> {
-        let ts = match self.requests.get(&request_id) {
-            Some(ts) => Some(*ts),
-            None => self
-                .engine
-                .get_cf(CF_DEDUP, &keys::request_record(anchor, request_id))
-                .map_err(|e| StorageIOError::read_state_machine(&e))?
-                .map(|raw| decode::<u64>(&raw))
-                .transpose()
-                .map_err(|e| StorageIOError::read_state_machine(&e))?,
-        };
-        let window = crate::hlc::pack(REQUEST_DEDUP_WINDOW_MS, 0);
-        Ok(ts.filter(|ts| ts.saturating_add(window) > now_ts))
-    }
-
-    fn remember_request(&mut self, anchor: &[u8], request_id: u128, commit_ts: u64) -> Result<(), StorageError> {
-        let raw = encode(&commit_ts).map_err(|e| StorageIOError::write_state_machine(&e))?;
-        self.batch.put_cf(self.engine.cf(CF_DEDUP), keys::request_record(anchor, request_id), raw);
-        self.requests.insert(request_id, commit_ts);
-        Ok(())
-    }
-
-    fn latest(&self, key: &[u8]) -> Result<Option<Latest>, StorageError> {
-        if let Some(latest) = self.overlay.get(key) {
-            return Ok(Some(latest.clone()));
-        }
-        mvcc::read_latest(self.engine.db(), key).map_err(|e| StorageIOError::read_state_machine(&e).into())
-    }
-
-    fn put_version(&mut self, key: Bytes, commit_ts: u64, version: Version) {
-        self.batch.put_cf(self.engine.cf(CF_DATA), mvcc::version_key(&key, commit_ts), version.encode());
-        if let Version::Put { expire_at_ms: Some(at), .. } = &version {
-            self.batch.put_cf(self.engine.cf(crate::storage::CF_EXPIRY), keys::expiry_entry(*at, &key), []);
-        }
-        self.overlay.insert(key, Latest { commit_ts, version });
-    }
-
-    /// Keys whose newest version is a put, in `[start, end)` (empty end = unbounded).
-    fn keys_with_values(&self, start: &[u8], end: &[u8]) -> Result<Vec<Bytes>, StorageError> {
-        let mut found = BTreeMap::new();
-        mvcc::scan_latest(self.engine.db(), start, end, |key, latest| {
-            found.insert(Bytes::from(key), matches!(latest.version, Version::Put { .. }));
-            Ok(true)
-        })
-        .map_err(|e| StorageIOError::read_state_machine(&e))?;
-        let upper = if end.is_empty() { std::ops::Bound::Unbounded } else { std::ops::Bound::Excluded(end) };
-        for (key, latest) in self.overlay.range::<[u8], _>((std::ops::Bound::Included(start), upper)) {
-            found.insert(key.clone(), matches!(latest.version, Version::Put { .. }));
-        }
-        Ok(found.into_iter().filter_map(|(k, is_put)| is_put.then_some(k)).collect())
-    }
-}
-
-fn apply_command(
-    pending: &mut PendingWrites<'_>,
-    descriptor: &RangeDescriptor,
-    command: &WriteCommand,
-    commit_ts: u64,
-) -> Result<CommandOutcome, StorageError> {
-    let anchor = command.anchor_key(descriptor);
-    if command.request_id != 0 {
-        if let Some(original) = pending.committed_request(anchor, command.request_id, commit_ts)? {
-            return Ok(CommandOutcome::Committed { commit_ts: original });
-        }
-    }
-    // Checked here, in log order, and not only when the request arrived: a split committed
-    // between the two must not let a stale-epoch write through. The key check also covers
-    // the core's own epoch-less writes (expiry deletes).
-    if command.epoch.is_some_and(|e| e != descriptor.epoch()) || command.keys().any(|k| !descriptor.contains(k)) {
-        return Ok(CommandOutcome::EpochNotMatch);
-    }
-    for (key, expected) in &command.conditions {
-        // A tombstone counts as "no record": every absent state is equivalent, and local GC
-        // may drop tombstones on one replica before another, so they must not be observable.
-        let current = match pending.latest(key)? {
-            Some(Latest { commit_ts, version: Version::Put { .. } }) => commit_ts,
-            _ => 0,
-        };
-        if current != *expected {
-            return Ok(CommandOutcome::ConditionFailed);
-        }
-    }
-    for op in &command.ops {
-        match op {
-            Op::Put { key, value, expire } => {
-                let expire_at_ms = match expire {
-                    ExpireAt::Never => None,
-                    ExpireAt::UnixMs(at) => Some(*at),
-                    ExpireAt::Keep => match pending.latest(key)? {
-                        Some(Latest { version: Version::Put { expire_at_ms, .. }, .. }) => expire_at_ms,
-                        _ => None,
-                    },
-                };
-                pending.put_version(key.clone(), commit_ts, Version::Put { value: value.clone(), expire_at_ms });
-            }
-            Op::Delete { key } => {
-                if matches!(pending.latest(key)?, Some(Latest { version: Version::Put { .. }, .. })) {
-                    pending.put_version(key.clone(), commit_ts, Version::Tombstone);
-                }
-            }
-            Op::DeleteRange { start, end } => {
-                // Never reach outside the range, whatever the command says.
-                let start = start.clone().max(descriptor.start_key.clone());
-                let end = match (end.is_empty(), descriptor.end_key.is_empty()) {
-                    (true, _) => descriptor.end_key.clone(),
-                    (false, true) => end.clone(),
-                    (false, false) => end.clone().min(descriptor.end_key.clone()),
-                };
-                for key in pending.keys_with_values(&start, &end)? {
-                    pending.put_version(key, commit_ts, Version::Tombstone);
-                }
-            }
-        }
-    }
-    if command.request_id != 0 {
-        pending.remember_request(anchor, command.request_id, commit_ts)?;
-    }
-    Ok(CommandOutcome::Committed { commit_ts })
-}
-
 /// The two halves of `parent` cut at `split_key`, if the split still applies.
 fn split_halves(
     parent: &RangeDescriptor,
@@ -367,12 +233,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut descriptor = self.shared.descriptor();
         let mut last_commit_ts = self.shared.last_commit_ts.load(Ordering::Acquire);
         let mut ceiling = self.shared.clock_ceiling.load(Ordering::Acquire);
-        let mut pending = PendingWrites {
-            engine: &self.engine,
-            batch: WriteBatch::default(),
-            overlay: BTreeMap::new(),
-            requests: Default::default(),
-        };
+        let mut pending = PendingWrites::new(&self.engine);
         let mut catalog: Option<CatalogWriter> = None;
         let mut results = Vec::new();
         let mut last_applied = None;
@@ -424,14 +285,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                     result.catalog_version = writer.version;
                 }
-                EntryPayload::Normal(Proposal::Writes { base_ts, commands }) => {
-                    for (i, command) in commands.iter().enumerate() {
-                        // Commit timestamps strictly increase in log order, whatever the
-                        // proposer's clock said.
-                        let commit_ts = (base_ts + i as u64).max(last_commit_ts + 1);
-                        let outcome = apply_command(&mut pending, &descriptor, command, commit_ts)?;
-                        if matches!(outcome, CommandOutcome::Committed { .. }) {
-                            last_commit_ts = commit_ts;
+                EntryPayload::Normal(Proposal::Writes { commands }) => {
+                    for command in commands {
+                        let outcome = apply_command(&mut pending, &descriptor, command)?;
+                        if let CommandOutcome::Committed { commit_ts } = outcome {
+                            last_commit_ts = last_commit_ts.max(commit_ts);
                         }
                         result.outcomes.push(outcome);
                     }
@@ -538,7 +396,8 @@ mod tests {
     use openraft::{CommittedLeaderId, EntryPayload, RaftSnapshotBuilder};
 
     use super::*;
-    use crate::raft::types::Entry;
+    use crate::mvcc::{self, Latest, Version};
+    use crate::raft::types::{Entry, ExpireAt, Op, TxnCommand, WriteCommand};
 
     fn open(dir: &std::path::Path) -> (Engine, StateMachine) {
         let engine = Engine::open(&dir.join("db")).unwrap();
@@ -561,7 +420,18 @@ mod tests {
             epoch: None,
             conditions: conditions.into_iter().map(|(k, v)| (Bytes::from(k.to_string()), v)).collect(),
             ops,
+            ..Default::default()
         }
+    }
+
+    /// The leader's job: command `i` commits at `base_ts + i`.
+    fn writes(base_ts: u64, commands: Vec<WriteCommand>) -> Proposal {
+        let commands = commands
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| WriteCommand { commit_ts: base_ts + i as u64, ..c })
+            .collect();
+        Proposal::Writes { commands }
     }
 
     fn latest(engine: &Engine, key: &str) -> Option<Latest> {
@@ -577,7 +447,7 @@ mod tests {
             // Stale condition: "k" now has a version, so this must fail.
             write(0, vec![("k", 0)], vec![put("k", "b", ExpireAt::Never)]),
         ];
-        let results = sm.apply(vec![entry(1, Proposal::Writes { base_ts: 100, commands })]).await.unwrap();
+        let results = sm.apply(vec![entry(1, writes(100, commands))]).await.unwrap();
         assert_eq!(
             results[0].outcomes,
             vec![CommandOutcome::Committed { commit_ts: 100 }, CommandOutcome::ConditionFailed]
@@ -587,17 +457,17 @@ mod tests {
         assert_eq!(l.version, Version::Put { value: Bytes::from_static(b"a"), expire_at_ms: None });
         // A condition naming the real version passes.
         let results = sm
-            .apply(vec![entry(
-                2,
-                Proposal::Writes {
-                    base_ts: 50,
-                    commands: vec![write(0, vec![("k", 100)], vec![put("k", "c", ExpireAt::Never)])],
-                },
-            )])
+            .apply(vec![entry(2, writes(50, vec![write(0, vec![("k", 100)], vec![put("k", "c", ExpireAt::Never)])]))])
             .await
             .unwrap();
-        // Timestamps never go backwards, whatever the proposer said.
-        assert_eq!(results[0].outcomes, vec![CommandOutcome::Committed { commit_ts: 101 }]);
+        // A version below the key's newest is refused: the sender retries with a fresh
+        // timestamp.
+        assert_eq!(results[0].outcomes, vec![CommandOutcome::TsTooOld]);
+        let results = sm
+            .apply(vec![entry(3, writes(150, vec![write(0, vec![("k", 100)], vec![put("k", "c", ExpireAt::Never)])]))])
+            .await
+            .unwrap();
+        assert_eq!(results[0].outcomes, vec![CommandOutcome::Committed { commit_ts: 150 }]);
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -608,8 +478,7 @@ mod tests {
         stale.epoch = Some((0, 1));
         let mut current = write(0, vec![], vec![put("k", "current", ExpireAt::Never)]);
         current.epoch = Some((1, 1));
-        let results =
-            sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands: vec![stale, current] })]).await.unwrap();
+        let results = sm.apply(vec![entry(1, writes(10, vec![stale, current]))]).await.unwrap();
         assert_eq!(
             results[0].outcomes,
             vec![CommandOutcome::EpochNotMatch, CommandOutcome::Committed { commit_ts: 11 }]
@@ -625,9 +494,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (engine, mut sm) = open(dir.path());
         let cmd = write(42, vec![("n", 0)], vec![put("n", "1", ExpireAt::Never)]);
-        let first =
-            sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands: vec![cmd.clone()] })]).await.unwrap();
-        let retry = sm.apply(vec![entry(2, Proposal::Writes { base_ts: 20, commands: vec![cmd] })]).await.unwrap();
+        let first = sm.apply(vec![entry(1, writes(10, vec![cmd.clone()]))]).await.unwrap();
+        let retry = sm.apply(vec![entry(2, writes(20, vec![cmd]))]).await.unwrap();
         assert_eq!(first[0].outcomes, retry[0].outcomes, "the retry reports the original commit");
         assert_eq!(latest(&engine, "n").unwrap().commit_ts, 10);
     }
@@ -643,7 +511,7 @@ mod tests {
             write(0, vec![], vec![Op::Delete { key: Bytes::from_static(b"b") }]),
             write(0, vec![], vec![Op::DeleteRange { start: Bytes::from_static(b"c"), end: Bytes::new() }]),
         ];
-        sm.apply(vec![entry(1, Proposal::Writes { base_ts: 10, commands })]).await.unwrap();
+        sm.apply(vec![entry(1, writes(10, commands))]).await.unwrap();
         assert_eq!(
             latest(&engine, "a").unwrap().version,
             Version::Put { value: Bytes::from_static(b"2"), expire_at_ms: Some(5_000) }
@@ -667,24 +535,18 @@ mod tests {
         // A write with a request id: its dedup record must travel with the snapshot.
         let retried = write(77, vec![("counter", 0)], vec![put("counter", "1", ExpireAt::Never)]);
         commands.push(retried.clone());
-        src.apply(vec![
-            entry(1, Proposal::Writes { base_ts: 1_000, commands }),
-            entry(2, Proposal::ClockCeiling { ceiling: 9_999 }),
-        ])
-        .await
-        .unwrap();
+        src.apply(vec![entry(1, writes(1_000, commands)), entry(2, Proposal::ClockCeiling { ceiling: 9_999 })])
+            .await
+            .unwrap();
         let snapshot = src.get_snapshot_builder().await.build_snapshot().await.unwrap();
         assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(2));
 
         let dst_dir = tempfile::tempdir().unwrap();
         let (dst_engine, mut dst) = open(dst_dir.path());
         // Data the snapshot must replace.
-        dst.apply(vec![entry(
-            1,
-            Proposal::Writes { base_ts: 5, commands: vec![write(0, vec![], vec![put("stale", "x", ExpireAt::Never)])] },
-        )])
-        .await
-        .unwrap();
+        dst.apply(vec![entry(1, writes(5, vec![write(0, vec![], vec![put("stale", "x", ExpireAt::Never)])]))])
+            .await
+            .unwrap();
         dst.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
         assert!(latest(&dst_engine, "stale").is_none());
         assert_eq!(
@@ -696,13 +558,144 @@ mod tests {
         assert_eq!(dst.shared().clock_ceiling.load(Ordering::Acquire), 9_999);
         assert_eq!(dst.shared().last_commit_ts.load(Ordering::Acquire), 1_100);
         // The retry of request 77 is recognised on the new replica as on the old one.
-        let on_src = src
-            .apply(vec![entry(3, Proposal::Writes { base_ts: 2_000, commands: vec![retried.clone()] })])
-            .await
-            .unwrap();
-        let on_dst =
-            dst.apply(vec![entry(3, Proposal::Writes { base_ts: 2_000, commands: vec![retried] })]).await.unwrap();
+        let on_src = src.apply(vec![entry(3, writes(2_000, vec![retried.clone()]))]).await.unwrap();
+        let on_dst = dst.apply(vec![entry(3, writes(2_000, vec![retried]))]).await.unwrap();
         assert_eq!(on_src[0].outcomes, vec![CommandOutcome::Committed { commit_ts: 1_100 }]);
         assert_eq!(on_dst[0].outcomes, on_src[0].outcomes);
+    }
+
+    fn b(s: &str) -> Bytes {
+        Bytes::from(s.to_string())
+    }
+
+    fn step(txn: TxnCommand, conditions: Vec<(&str, u64)>, ops: Vec<Op>) -> WriteCommand {
+        WriteCommand { txn: Some(txn), ..write(0, conditions, ops) }
+    }
+
+    async fn run(sm: &mut StateMachine, index: u64, command: WriteCommand) -> CommandOutcome {
+        let mut results = sm.apply(vec![entry(index, Proposal::Writes { commands: vec![command] })]).await.unwrap();
+        results.remove(0).outcomes.remove(0)
+    }
+
+    fn prewrite(start_ts: u64, primary: &str, read_keys: &[&str]) -> TxnCommand {
+        TxnCommand::Prewrite {
+            start_ts,
+            primary: b(primary),
+            ttl_ms: crate::txn::DEFAULT_LOCK_TTL_MS,
+            read_keys: read_keys.iter().map(|k| b(k)).collect(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn two_phase_commit_locks_then_commits_at_the_commit_timestamp() {
+        use crate::raft::types::TxnState;
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, mut sm) = open(dir.path());
+        let ops = vec![put("p", "1", ExpireAt::Never), put("s", "2", ExpireAt::Never)];
+        assert_eq!(
+            run(&mut sm, 1, step(prewrite(100, "p", &["r"]), vec![], ops)).await,
+            CommandOutcome::Committed { commit_ts: 0 }
+        );
+        // Locked keys: invisible as values, and writers are turned away with the lock.
+        assert!(latest(&engine, "p").is_none());
+        let plain = WriteCommand { commit_ts: 150, ..write(0, vec![], vec![put("r", "x", ExpireAt::Never)]) };
+        let blocked = run(&mut sm, 2, plain).await;
+        assert!(matches!(blocked, CommandOutcome::Locked(ref l) if l.primary == b("p") && l.start_ts == 100));
+        // Another transaction meeting the lock cannot prewrite either.
+        let other = run(&mut sm, 3, step(prewrite(120, "s", &[]), vec![], vec![put("s", "x", ExpireAt::Never)])).await;
+        assert!(matches!(other, CommandOutcome::Locked(_)));
+        // Commit the primary (the commit point), then the rest.
+        let commit = |keys: &[&str]| TxnCommand::Commit {
+            start_ts: 100,
+            commit_ts: 130,
+            keys: keys.iter().map(|k| b(k)).collect(),
+        };
+        assert_eq!(
+            run(&mut sm, 4, step(commit(&["p"]), vec![], vec![])).await,
+            CommandOutcome::Committed { commit_ts: 130 }
+        );
+        assert_eq!(
+            run(
+                &mut sm,
+                5,
+                step(TxnCommand::CheckStatus { primary: b("p"), start_ts: 100, caller_ts: 131 }, vec![], vec![])
+            )
+            .await,
+            CommandOutcome::TxnState(TxnState::Committed { commit_ts: 130 })
+        );
+        assert_eq!(
+            run(&mut sm, 6, step(commit(&["s", "r"]), vec![], vec![])).await,
+            CommandOutcome::Committed { commit_ts: 130 }
+        );
+        assert_eq!(latest(&engine, "p").unwrap().commit_ts, 130);
+        assert_eq!(latest(&engine, "s").unwrap().commit_ts, 130);
+        assert!(latest(&engine, "r").is_none(), "a read lock commits to nothing");
+        // A commit retried after the fact is harmless; a rollback after commit is refused.
+        assert_eq!(
+            run(&mut sm, 7, step(commit(&["p"]), vec![], vec![])).await,
+            CommandOutcome::Committed { commit_ts: 130 }
+        );
+        let late_rollback = TxnCommand::Rollback { start_ts: 100, primary: b("p"), keys: vec![b("p")] };
+        assert_eq!(
+            run(&mut sm, 8, step(late_rollback, vec![], vec![])).await,
+            CommandOutcome::TxnState(TxnState::Committed { commit_ts: 130 })
+        );
+        // A transaction that started before that commit conflicts on those keys.
+        let stale = run(&mut sm, 9, step(prewrite(125, "s", &[]), vec![], vec![put("s", "y", ExpireAt::Never)])).await;
+        assert_eq!(stale, CommandOutcome::WriteConflict);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn expired_primaries_roll_back_and_late_prewrites_fail() {
+        use crate::raft::types::TxnState;
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, mut sm) = open(dir.path());
+        let start = crate::hlc::pack(10_000, 0);
+        let ops = vec![put("p", "1", ExpireAt::Never)];
+        run(&mut sm, 1, step(prewrite(start, "p", &[]), vec![], ops.clone())).await;
+        let check = |caller_ms| TxnCommand::CheckStatus {
+            primary: b("p"),
+            start_ts: start,
+            caller_ts: crate::hlc::pack(caller_ms, 0),
+        };
+        assert_eq!(
+            run(&mut sm, 2, step(check(11_000), vec![], vec![])).await,
+            CommandOutcome::TxnState(TxnState::Pending)
+        );
+        // Past its TTL the owner is presumed gone: rolled back, lock removed.
+        assert_eq!(
+            run(&mut sm, 3, step(check(10_000 + crate::txn::DEFAULT_LOCK_TTL_MS), vec![], vec![])).await,
+            CommandOutcome::TxnState(TxnState::RolledBack)
+        );
+        assert!(records_lock(&engine, "p").is_none());
+        // The owner's commit now fails, and so does a retried prewrite.
+        let commit = TxnCommand::Commit { start_ts: start, commit_ts: start + 5, keys: vec![b("p")] };
+        assert_eq!(run(&mut sm, 4, step(commit, vec![], vec![])).await, CommandOutcome::TxnState(TxnState::RolledBack));
+        assert_eq!(
+            run(&mut sm, 5, step(prewrite(start, "p", &[]), vec![], ops)).await,
+            CommandOutcome::TxnState(TxnState::RolledBack)
+        );
+        assert!(latest(&engine, "p").is_none());
+    }
+
+    fn records_lock(engine: &Engine, key: &str) -> Option<crate::txn::records::Lock> {
+        crate::txn::records::read_lock(engine.db(), key.as_bytes()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_phase_transactions_fail_on_newer_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_engine, mut sm) = open(dir.path());
+        sm.apply(vec![entry(1, writes(100, vec![write(0, vec![], vec![put("a", "1", ExpireAt::Never)])]))])
+            .await
+            .unwrap();
+        let txn = |unchanged_since| WriteCommand {
+            commit_ts: 200,
+            unchanged_since,
+            read_keys: vec![b("a")],
+            ..write(0, vec![], vec![put("b", "1", ExpireAt::Never)])
+        };
+        assert_eq!(run(&mut sm, 2, txn(99)).await, CommandOutcome::WriteConflict, "a read key changed after 99");
+        assert_eq!(run(&mut sm, 3, txn(100)).await, CommandOutcome::Committed { commit_ts: 200 });
     }
 }

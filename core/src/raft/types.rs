@@ -62,12 +62,44 @@ pub struct WriteCommand {
     pub epoch: Option<(u64, u64)>,
     pub conditions: Vec<(Bytes, u64)>,
     pub ops: Vec<Op>,
+    /// The commit timestamp the leader chose (see `crate::txn::ts_guard`); 0 for the core's
+    /// own writes, which commit just above the newest version of their keys.
+    pub commit_ts: u64,
+    /// One-phase transaction check: no key in `read_keys` or `ops` may have a version newer
+    /// than this (0 = no check).
+    pub unchanged_since: u64,
+    pub read_keys: Vec<Bytes>,
+    /// A two-phase-commit step; `conditions` and `ops` then belong to its prewrite.
+    pub txn: Option<TxnCommand>,
+}
+
+/// The steps of a Percolator transaction that spans ranges (see `crate::txn`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum TxnCommand {
+    Prewrite { start_ts: u64, primary: Bytes, ttl_ms: u64, read_keys: Vec<Bytes> },
+    Commit { start_ts: u64, commit_ts: u64, keys: Vec<Bytes> },
+    Rollback { start_ts: u64, primary: Bytes, keys: Vec<Bytes> },
+    CheckStatus { primary: Bytes, start_ts: u64, caller_ts: u64 },
+    Heartbeat { primary: Bytes, start_ts: u64, ttl_ms: u64 },
+}
+
+impl TxnCommand {
+    pub fn keys(&self) -> Vec<&Bytes> {
+        match self {
+            TxnCommand::Prewrite { read_keys, .. } => read_keys.iter().collect(),
+            TxnCommand::Commit { keys, .. } | TxnCommand::Rollback { keys, .. } => keys.iter().collect(),
+            TxnCommand::CheckStatus { primary, .. } | TxnCommand::Heartbeat { primary, .. } => vec![primary],
+        }
+    }
 }
 
 impl WriteCommand {
     /// The key its dedup record is filed under: the first key it names, or for a range
     /// delete its start clipped to the range. Retries carry the same content, so the same key.
     pub fn anchor_key<'a>(&'a self, range: &'a RangeDescriptor) -> &'a [u8] {
+        if let Some(key) = self.txn.as_ref().and_then(|t| t.keys().first().copied()) {
+            return key;
+        }
         if let Some((key, _)) = self.conditions.first() {
             return key;
         }
@@ -80,19 +112,23 @@ impl WriteCommand {
 
     /// Every single key it reads or writes (range deletes are clipped to the range instead).
     pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
-        self.conditions.iter().map(|(k, _)| k).chain(self.ops.iter().filter_map(|op| match op {
-            Op::Put { key, .. } | Op::Delete { key } => Some(key),
-            Op::DeleteRange { .. } => None,
-        }))
+        self.conditions
+            .iter()
+            .map(|(k, _)| k)
+            .chain(self.ops.iter().filter_map(|op| match op {
+                Op::Put { key, .. } | Op::Delete { key } => Some(key),
+                Op::DeleteRange { .. } => None,
+            }))
+            .chain(self.read_keys.iter())
+            .chain(self.txn.iter().flat_map(|t| t.keys()))
     }
 }
 
 /// The payload of a normal Raft entry.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum Proposal {
-    /// Client writes batched by the leader (group commit). Command `i` commits at
-    /// `max(base_ts + i, previous commit ts + 1)`.
-    Writes { base_ts: u64, commands: Vec<WriteCommand> },
+    /// Client writes batched by the leader (group commit), each at its own commit timestamp.
+    Writes { commands: Vec<WriteCommand> },
     /// The leader may issue timestamps below `ceiling` once this entry is applied.
     ClockCeiling { ceiling: u64 },
     /// Cut the range at `split_key`: this range keeps `[start, split_key)`, a new range
@@ -114,8 +150,9 @@ pub enum CatalogCommand {
     Report { descriptors: Vec<Bytes> },
 }
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum CommandOutcome {
+    /// Applied (for transaction steps other than a commit, `commit_ts` is 0).
     Committed {
         commit_ts: u64,
     },
@@ -123,6 +160,31 @@ pub enum CommandOutcome {
     /// The range changed (split, merge, membership) after the sender routed the command, or
     /// it names a key the range no longer holds.
     EpochNotMatch,
+    /// A key is locked by another transaction; nothing was applied.
+    Locked(LockInfo),
+    /// A key has a version newer than the transaction's start; nothing was applied.
+    WriteConflict,
+    /// The chosen commit timestamp is not above a key's newest version; nothing was applied.
+    TsTooOld,
+    /// The state of a transaction, for `CheckStatus`, `Heartbeat`, and for a prewrite or
+    /// commit that found its transaction rolled back.
+    TxnState(TxnState),
+}
+
+/// A lock as readers and writers that meet it are told about it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    pub key: Bytes,
+    pub primary: Bytes,
+    pub start_ts: u64,
+    pub ttl_ms: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnState {
+    Pending,
+    Committed { commit_ts: u64 },
+    RolledBack,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]

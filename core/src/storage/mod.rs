@@ -10,7 +10,9 @@
 //!   keys never scans the data;
 //! - `dedup`: committed request ids (retry deduplication), filed under the write's first key
 //!   so they split with the keyspace;
-//! - `catalog`: the route catalog (only the meta range writes it).
+//! - `catalog`: the route catalog (only the meta range writes it);
+//! - `locks` and `txns`: transaction locks and final transaction states (`crate::txn`), filed
+//!   under user keys like `dedup`.
 
 pub mod keys;
 
@@ -26,6 +28,8 @@ pub const CF_RANGE_META: &str = "range_meta";
 pub const CF_EXPIRY: &str = "expiry";
 pub const CF_DEDUP: &str = "dedup";
 pub const CF_CATALOG: &str = "catalog";
+pub const CF_LOCKS: &str = "locks";
+pub const CF_TXNS: &str = "txns";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -77,9 +81,10 @@ impl Engine {
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         // Let concurrent synced writers share one WAL fsync (group commit).
         opts.set_enable_pipelined_write(true);
-        let cfs = [CF_RAFT_LOG, CF_RAFT_STATE, CF_DATA, CF_RANGE_META, CF_EXPIRY, CF_DEDUP, CF_CATALOG]
-            .into_iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
+        let cfs =
+            [CF_RAFT_LOG, CF_RAFT_STATE, CF_DATA, CF_RANGE_META, CF_EXPIRY, CF_DEDUP, CF_CATALOG, CF_LOCKS, CF_TXNS]
+                .into_iter()
+                .map(|name| ColumnFamilyDescriptor::new(name, Options::default()));
         let db = Arc::new(DB::open_cf_descriptors(&opts, dir, cfs)?);
         let (wal_sync, rx) = std::sync::mpsc::channel();
         let sync_db = Arc::downgrade(&db);

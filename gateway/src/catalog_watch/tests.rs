@@ -90,6 +90,12 @@ impl Catalog for FakeCatalog {
     ) -> Result<Response<pb::ReportRangesResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+    async fn get_timestamps(
+        &self,
+        _: Request<pb::GetTimestampsRequest>,
+    ) -> Result<Response<pb::GetTimestampsResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 /// Serves `fake` on an OS-chosen loopback port until the test's runtime ends.

@@ -12,7 +12,12 @@
 //!    error to send (unknown command, arity, NOAUTH, syntax); nothing else happens.
 //! 3. **Schedule.** [`Command::access`] → [`Access::Keys`]: may run concurrently with other
 //!    pipelined commands whose key sets are disjoint (replies still go out in request order);
-//!    [`Access::Barrier`]: wait for everything before it, run alone, then continue.
+//!    [`Access::Barrier`]: wait for everything before it, run alone, then continue. MULTI,
+//!    EXEC, DISCARD, WATCH, UNWATCH, every command queued inside MULTI and every command
+//!    parsed while keys are WATCHed are barriers, so parse each request only after the
+//!    barriers before it have run (the session's transaction state decides how it parses).
+//!    A command refused before running (admission control) must be answered with
+//!    [`Command::reject`], which updates the transaction state like Redis does.
 //! 4. **Execute.** [`execute`]`(cmd, &mut session, &kv, &ctx).await` → [`Outcome`]. Barrier
 //!    commands get the real session; keyed commands never modify it, so a clone is fine.
 //!    Encode `outcome.reply` with `session.protocol` as it is *after* execution (HELLO 3
@@ -26,6 +31,7 @@ pub mod keyspace;
 mod long_double;
 mod retry;
 pub mod session;
+pub mod transaction;
 
 pub use command::{execute, Access, Command, Outcome};
 pub use error::RedisError;

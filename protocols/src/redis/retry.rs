@@ -60,7 +60,7 @@ fn conditions_for(keys: &[Bytes], snapshot: &ReadSnapshot) -> Vec<Condition> {
 }
 
 /// A short randomized pause so that conflicting writers do not retry in lockstep.
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let ceiling_us = 50 * u64::from(attempt.min(20) + 1);
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u32(attempt);

@@ -96,6 +96,35 @@ pub struct Session {
     /// From CLIENT SETINFO LIB-NAME / LIB-VER.
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
+    /// MULTI / WATCH state; see [`Session::in_multi`] and [`Session::is_watching`].
+    pub(crate) transaction: TransactionState,
+}
+
+/// A connection's MULTI / WATCH state (Redis's `CLIENT_MULTI`, `CLIENT_DIRTY_EXEC` and
+/// watched-keys list).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TransactionState {
+    /// `Some` between MULTI and EXEC / DISCARD: the argument vectors queued for EXEC, which
+    /// parses and runs them (Redis reports their syntax errors only then, per command).
+    pub(crate) queued: Option<Vec<Vec<Bytes>>>,
+    /// A command was refused while queueing (unknown, wrong arity...): EXEC answers EXECABORT.
+    pub(crate) dirty: bool,
+    /// WATCHed keys, in the order first watched.
+    pub(crate) watched: Vec<WatchedKey>,
+}
+
+/// What WATCH saw of one key; EXEC commits only if the key still has this version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct WatchedKey {
+    /// The KV key (prefixed, see [`super::keyspace::kv_key`]).
+    pub(crate) key: Bytes,
+    pub(crate) version: u64,
+    /// The expiry of the value when it was live with a TTL at WATCH time: EXEC aborts once
+    /// it has passed, as Redis does for a watched key that expires.
+    pub(crate) expire_at_ms: Option<u64>,
+    /// The key held a value that had already expired (not yet swept by the core) at WATCH
+    /// time: its later removal by the expiry sweeper is no change.
+    pub(crate) expired: bool,
 }
 
 impl Session {
@@ -109,7 +138,18 @@ impl Session {
             db: 0,
             lib_name: None,
             lib_ver: None,
+            transaction: TransactionState::default(),
         }
+    }
+
+    /// Between MULTI and EXEC / DISCARD: commands are queued, not run.
+    pub fn in_multi(&self) -> bool {
+        self.transaction.queued.is_some()
+    }
+
+    /// Some keys are WATCHed (until EXEC, DISCARD or UNWATCH).
+    pub fn is_watching(&self) -> bool {
+        !self.transaction.watched.is_empty()
     }
 
     /// Whether commands other than AUTH / HELLO / QUIT are refused with NOAUTH.

@@ -58,6 +58,10 @@ pub enum Reply {
     BigNumber(Bytes),
     /// RESP3 out-of-band push; an array in RESP2 (pub/sub messages).
     Push(Vec<Reply>),
+    /// Encoded in this protocol version whatever the connection speaks: an element of an EXEC
+    /// reply produced before a queued HELLO switched protocols (Redis writes each element as
+    /// it is produced, so the elements of one array may mix RESP2 and RESP3).
+    Pinned(ProtocolVersion, Box<Reply>),
 }
 
 impl Reply {
@@ -127,6 +131,7 @@ impl Reply {
             Reply::Verbatim { text, .. } => bulk(out, b'$', text),
             Reply::BigNumber(digits) if resp3 => line(out, b'(', digits),
             Reply::BigNumber(digits) => bulk(out, b'$', digits),
+            Reply::Pinned(pinned, reply) => reply.encode(*pinned, out),
         }
     }
 

@@ -2,6 +2,7 @@
 //!
 //! [`Command::parse`] does the checks Redis does before running anything (unknown command,
 //! arity, authentication) and then the command's own syntax checks; [`execute`] runs it.
+//! Between MULTI and EXEC, commands are only checked and queued; see [`multi`].
 
 mod append;
 mod auth;
@@ -24,6 +25,7 @@ mod incrbyfloat;
 mod info;
 mod mget;
 mod mset;
+mod multi;
 mod persist;
 mod ping;
 mod select;
@@ -44,9 +46,11 @@ use crate::resp::{parse_i64, Reply};
 /// A parsed command, ready to run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Command {
-    kind: Kind,
+    action: Action,
     /// The Redis keys it touches, from the command table's key positions.
     keys: Vec<Bytes>,
+    /// Parsed while a MULTI was open or keys were WATCHed: runs in order, alone.
+    serial: bool,
 }
 
 /// What a command needs to run safely next to others in a pipeline.
@@ -65,6 +69,40 @@ pub struct Outcome {
     pub reply: Reply,
     /// Close the connection after writing `reply` (QUIT).
     pub close: bool,
+}
+
+/// What [`execute`] does with a command: run it, or one of the transaction steps that touch
+/// the connection's MULTI / WATCH state.
+#[derive(Clone, Debug, PartialEq)]
+enum Action {
+    Run(Kind),
+    Multi,
+    Exec,
+    Discard,
+    /// WATCH; the keys are the command's keys.
+    Watch,
+    Unwatch,
+    /// A command sent between MULTI and EXEC: its arguments, parsed and run by EXEC.
+    Queue(Vec<Bytes>),
+    /// A command refused before running whose refusal changes the transaction state (inside
+    /// MULTI, or any refused EXEC): see [`multi::reject`].
+    Reject {
+        error: Reply,
+        exec: bool,
+    },
+}
+
+impl Action {
+    fn parse(name: &str, args: &[Bytes]) -> Result<Action, RedisError> {
+        Ok(match name {
+            "multi" => Action::Multi,
+            "exec" => Action::Exec,
+            "discard" => Action::Discard,
+            "watch" => Action::Watch,
+            "unwatch" => Action::Unwatch,
+            _ => Action::Run(Kind::parse(name, args)?),
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -104,9 +142,22 @@ impl Command {
     /// Parses one request. On failure returns the error reply Redis would send.
     ///
     /// Checks run in Redis's order: unknown command / subcommand, arity, authentication
-    /// (NOAUTH), then the command's own syntax.
+    /// (NOAUTH), then the command's own syntax. Inside MULTI only the first three run and the
+    /// command is queued; a failure there (and any failure of EXEC) is returned as a command
+    /// whose execution records it in the session, as Redis's `rejectCommand` does.
     pub fn parse(args: Vec<Bytes>, session: &Session, ctx: &ServerContext) -> Result<Command, Reply> {
-        Self::try_parse(&args, session, ctx).map_err(|err| err.to_reply())
+        match Self::try_parse(&args, session, ctx) {
+            Ok(cmd) => Ok(cmd),
+            Err(err) => {
+                let exec = args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"exec"));
+                if session.in_multi() || exec {
+                    let action = Action::Reject { error: err.to_reply(), exec };
+                    Ok(Command { action, keys: Vec::new(), serial: true })
+                } else {
+                    Err(err.to_reply())
+                }
+            }
+        }
     }
 
     fn try_parse(args: &[Bytes], session: &Session, ctx: &ServerContext) -> Result<Command, RedisError> {
@@ -114,13 +165,26 @@ impl Command {
         if session.needs_auth(ctx) && !spec.has_flag("no_auth") {
             return Err(RedisError::NoAuth);
         }
-        let kind = Kind::parse(spec.name, args)?;
-        Ok(Command { kind, keys: spec.keys(args) })
+        let keys = spec.keys(args);
+        let serial = session.in_multi() || session.is_watching();
+        if session.in_multi() && !multi::runs_inside_multi(spec.name) {
+            return Ok(Command { action: Action::Queue(args.to_vec()), keys, serial });
+        }
+        let action = Action::parse(spec.name, args)?;
+        Ok(Command { action, keys, serial })
     }
 
     /// How this command may be scheduled relative to its neighbours in a pipeline.
     pub fn access(&self) -> Access {
-        match self.kind {
+        let Action::Run(kind) = &self.action else {
+            // MULTI, EXEC, WATCH... and queueing change the connection's transaction state.
+            return Access::Barrier;
+        };
+        if self.serial {
+            // Inside MULTI or under WATCH the connection runs strictly in order, like Redis.
+            return Access::Barrier;
+        }
+        match kind {
             Kind::Hello(_)
             | Kind::Auth(_)
             | Kind::Select(_)
@@ -131,6 +195,16 @@ impl Command {
             | Kind::Flush => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
+    }
+
+    /// The reply for a command refused before running, e.g. by the gateway's admission
+    /// control (`error` is the refusal, such as `-TRYAGAIN ...`). Like Redis's
+    /// `rejectCommand`, a refusal inside MULTI flags the transaction (EXEC will answer
+    /// EXECABORT) and a refused EXEC discards the transaction and answers
+    /// `-EXECABORT Transaction discarded because of: <error>`.
+    pub fn reject(&self, error: Reply, session: &mut Session) -> Reply {
+        let exec = matches!(self.action, Action::Exec | Action::Reject { exec: true, .. });
+        multi::reject(error, exec, session)
     }
 }
 
@@ -192,9 +266,26 @@ impl Kind {
 /// modify the session, so a clone is fine for them. Encode the reply with the session's
 /// protocol version *after* this returns (HELLO 3 answers in RESP3).
 pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ctx: &ServerContext) -> Outcome {
-    ctx.count_command();
-    let close = matches!(cmd.kind, Kind::Quit);
-    let reply = match run(cmd.kind, session, kv, ctx).await {
+    // Queued and refused commands are not counted, as in Redis; EXEC counts what it runs.
+    if !matches!(cmd.action, Action::Queue(_) | Action::Reject { .. }) {
+        ctx.count_command();
+    }
+    let close = matches!(cmd.action, Action::Run(Kind::Quit));
+    let result = match cmd.action {
+        Action::Run(kind) => run(kind, session, kv, ctx).await,
+        Action::Multi => Ok(multi::multi(session)),
+        Action::Exec => multi::exec(session, kv, ctx).await,
+        Action::Discard => Ok(multi::discard(session)),
+        Action::Watch => multi::watch(&cmd.keys, session, kv).await,
+        Action::Unwatch => Ok(multi::unwatch(session)),
+        Action::Queue(args) => Ok(multi::queue(args, session)),
+        Action::Reject { error, exec } => Ok(multi::reject(error, exec, session)),
+    };
+    Outcome { reply: reply_of(result), close }
+}
+
+fn reply_of(result: Result<Reply, RedisError>) -> Reply {
+    match result {
         Ok(reply) => reply,
         Err(err) => {
             if let RedisError::Kv(kv_err) = &err {
@@ -202,10 +293,11 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
             }
             err.to_reply()
         }
-    };
-    Outcome { reply, close }
+    }
 }
 
+/// Runs a command (never a transaction step, so that EXEC can run queued commands through
+/// this against a [`super::transaction::Transaction`] without recursing).
 async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
     match kind {
         Kind::Ping(c) => Ok(c.apply()),
@@ -256,6 +348,8 @@ pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
     arg.eq_ignore_ascii_case(option.as_bytes())
 }
 
+#[cfg(test)]
+mod multi_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]

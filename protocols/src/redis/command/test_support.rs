@@ -1,14 +1,16 @@
-//! Test-only in-memory [`KvStore`] with a controllable clock, and a harness that runs
-//! command lines through the same path the gateway uses (parse → Command::parse → execute).
+//! Test-only in-memory [`KvStore`] with a controllable clock and real MVCC (snapshot reads,
+//! transactions with conflict detection), and a harness that runs command lines through the
+//! same path the gateway uses (parse → Command::parse → execute).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
 
 use super::{execute, Command};
 use crate::kv::{
-    ClusterInfo, Condition, Expiry, KeyState, KvError, KvStore, Mutation, ReadSnapshot, ScannedKey, WriteOutcome,
+    ClusterInfo, Condition, Expiry, KeyState, KvError, KvStore, Mutation, ReadSnapshot, ScannedKey, TxnCommit,
+    TxnOutcome, WriteOutcome,
 };
 use crate::redis::session::{ServerContext, Session};
 use crate::resp::{parse_request, Limits, Reply};
@@ -16,22 +18,33 @@ use crate::resp::{parse_request, Limits, Reply};
 #[derive(Clone, Debug)]
 struct Record {
     version: u64,
+    /// `None` is a tombstone (a delete).
     value: Option<Bytes>,
     expire_at_ms: Option<u64>,
 }
 
 #[derive(Debug)]
 struct State {
-    records: BTreeMap<Bytes, Record>,
+    /// Every version of every key, oldest first.
+    records: BTreeMap<Bytes, Vec<Record>>,
+    /// The newest version or timestamp handed out; the next write gets `last_version + 1`.
     last_version: u64,
     now_ms: u64,
     /// Makes the next N conditional writes fail as if another client raced us.
     injected_conflicts: u32,
     writes: Vec<(Vec<Condition>, Vec<Mutation>)>,
     reads: usize,
+    /// Writes applied as if by another client right before the next commits (one per commit),
+    /// i.e. between a transaction's start timestamp and its commit.
+    before_commit: VecDeque<Vec<Mutation>>,
+    commits: Vec<TxnCommit>,
+    /// `timestamp` fails as if the oracle were unreachable.
+    fail_timestamps: bool,
 }
 
-/// MVCC-ish fake: every write gets a new version; deletes leave versioned tombstones.
+/// MVCC fake: every write gets a new version and keeps the older ones, so snapshot reads
+/// ([`KvStore::get_at`]) see the newest version at or below their timestamp. As in the core,
+/// a deleted key reads as version 0 (a tombstone and "no record" look the same).
 #[derive(Debug)]
 pub(crate) struct FakeKv {
     state: Mutex<State>,
@@ -50,6 +63,9 @@ impl FakeKv {
                 injected_conflicts: 0,
                 writes: Vec::new(),
                 reads: 0,
+                before_commit: VecDeque::new(),
+                commits: Vec::new(),
+                fail_timestamps: false,
             }),
         }
     }
@@ -70,6 +86,23 @@ impl FakeKv {
         self.lock().injected_conflicts = count;
     }
 
+    /// Applies `mutations` as another client's write at the start of the next `commit` call:
+    /// after the transaction took its start timestamp, before it is validated. Queue several
+    /// to race several commits.
+    pub(crate) fn write_before_next_commit(&self, mutations: Vec<Mutation>) {
+        self.lock().before_commit.push_back(mutations);
+    }
+
+    /// Makes `timestamp` fail (`Unavailable`) until called with `false`.
+    pub(crate) fn fail_timestamps(&self, fail: bool) {
+        self.lock().fail_timestamps = fail;
+    }
+
+    /// Every transaction passed to `commit`, in order.
+    pub(crate) fn commits(&self) -> Vec<TxnCommit> {
+        self.lock().commits.clone()
+    }
+
     /// Number of `write` calls, committed or not.
     pub(crate) fn write_count(&self) -> usize {
         self.lock().writes.len()
@@ -88,33 +121,81 @@ impl FakeKv {
         let mut state = self.lock();
         state.last_version += 1;
         let version = state.last_version;
-        state.records.insert(
-            Bytes::copy_from_slice(key),
-            Record { version, value: Some(Bytes::copy_from_slice(value)), expire_at_ms: None },
-        );
+        let record = Record { version, value: Some(Bytes::copy_from_slice(value)), expire_at_ms: None };
+        state.records.entry(Bytes::copy_from_slice(key)).or_default().push(record);
     }
 
     pub(crate) fn raw(&self, key: &[u8]) -> KeyState {
         let state = self.lock();
-        Self::key_state(&state, key)
+        Self::key_state_at(&state, key, u64::MAX)
+    }
+
+    /// The key as of timestamp `ts`: its newest version at or below `ts`.
+    fn key_state_at(state: &State, key: &[u8], ts: u64) -> KeyState {
+        let newest = state.records.get(key).and_then(|versions| versions.iter().rev().find(|r| r.version <= ts));
+        match newest {
+            Some(Record { version, value: Some(value), expire_at_ms }) => {
+                let live = expire_at_ms.is_none_or(|at| at > state.now_ms);
+                KeyState {
+                    version: *version,
+                    value: live.then(|| value.clone()),
+                    expire_at_ms: if live { *expire_at_ms } else { None },
+                }
+            }
+            // Never written, or deleted.
+            _ => KeyState::default(),
+        }
     }
 
     fn key_state(state: &State, key: &[u8]) -> KeyState {
-        match state.records.get(key) {
-            None => KeyState::default(),
-            Some(record) => {
-                let live = record.value.is_some() && record.expire_at_ms.is_none_or(|at| at > state.now_ms);
-                KeyState {
-                    version: record.version,
-                    value: if live { record.value.clone() } else { None },
-                    expire_at_ms: if live { record.expire_at_ms } else { None },
-                }
-            }
-        }
+        Self::key_state_at(state, key, u64::MAX)
+    }
+
+    /// The newest write of any kind (deletes included): what transaction conflicts look at.
+    fn last_written(state: &State, key: &[u8]) -> u64 {
+        state.records.get(key).and_then(|versions| versions.last()).map_or(0, |r| r.version)
     }
 
     fn in_range(key: &[u8], start: &[u8], end: &[u8]) -> bool {
         key >= start && (end.is_empty() || key < end)
+    }
+
+    fn conditions_hold(state: &State, conditions: &[Condition]) -> bool {
+        conditions.iter().all(|c| Self::key_state(state, &c.key).version == c.expected_version)
+    }
+
+    /// Applies `mutations` at one new version and returns it.
+    fn apply(state: &mut State, mutations: Vec<Mutation>) -> u64 {
+        state.last_version += 1;
+        let version = state.last_version;
+        let now = state.now_ms;
+        for mutation in mutations {
+            match mutation {
+                Mutation::Put { key, value, expiry } => {
+                    let expire_at_ms = match expiry {
+                        Expiry::Never => None,
+                        Expiry::AtUnixMs(at) => Some(at),
+                        Expiry::AfterMs(ms) => Some(now + ms),
+                        Expiry::Keep => Self::key_state(state, &key).expire_at_ms,
+                    };
+                    let record = Record { version, value: Some(value), expire_at_ms };
+                    state.records.entry(key).or_default().push(record);
+                }
+                Mutation::Delete { key } => {
+                    let tombstone = Record { version, value: None, expire_at_ms: None };
+                    state.records.entry(key).or_default().push(tombstone);
+                }
+                Mutation::DeleteRange { start, end } => {
+                    for (key, versions) in state.records.iter_mut() {
+                        let has_value = versions.last().is_some_and(|r| r.value.is_some());
+                        if Self::in_range(key, &start, &end) && has_value {
+                            versions.push(Record { version, value: None, expire_at_ms: None });
+                        }
+                    }
+                }
+            }
+        }
+        version
     }
 }
 
@@ -133,39 +214,53 @@ impl KvStore for FakeKv {
             state.injected_conflicts -= 1;
             return Ok(WriteOutcome::ConditionFailed);
         }
-        for condition in &conditions {
-            let current = state.records.get(&condition.key).map_or(0, |r| r.version);
-            if current != condition.expected_version {
-                return Ok(WriteOutcome::ConditionFailed);
-            }
+        if !Self::conditions_hold(&state, &conditions) {
+            return Ok(WriteOutcome::ConditionFailed);
+        }
+        let commit_ts = Self::apply(&mut state, mutations);
+        Ok(WriteOutcome::Committed { commit_ts })
+    }
+
+    async fn timestamp(&self) -> Result<u64, KvError> {
+        let mut state = self.lock();
+        if state.fail_timestamps {
+            return Err(KvError::Unavailable("no timestamp oracle".into()));
         }
         state.last_version += 1;
-        let version = state.last_version;
-        let now = state.now_ms;
-        for mutation in mutations {
-            match mutation {
-                Mutation::Put { key, value, expiry } => {
-                    let expire_at_ms = match expiry {
-                        Expiry::Never => None,
-                        Expiry::AtUnixMs(at) => Some(at),
-                        Expiry::AfterMs(ms) => Some(now + ms),
-                        Expiry::Keep => Self::key_state(&state, &key).expire_at_ms,
-                    };
-                    state.records.insert(key, Record { version, value: Some(value), expire_at_ms });
-                }
-                Mutation::Delete { key } => {
-                    state.records.insert(key, Record { version, value: None, expire_at_ms: None });
-                }
-                Mutation::DeleteRange { start, end } => {
-                    for (key, record) in state.records.iter_mut() {
-                        if Self::in_range(key, &start, &end) {
-                            *record = Record { version, value: None, expire_at_ms: None };
-                        }
-                    }
-                }
-            }
+        Ok(state.last_version)
+    }
+
+    async fn get_at(&self, keys: Vec<Bytes>, ts: u64) -> Result<ReadSnapshot, KvError> {
+        let mut state = self.lock();
+        state.reads += 1;
+        let states = keys.iter().map(|k| Self::key_state_at(&state, k, ts)).collect();
+        Ok(ReadSnapshot { states, now_ms: state.now_ms })
+    }
+
+    async fn commit(&self, txn: TxnCommit) -> Result<TxnOutcome, KvError> {
+        let mut state = self.lock();
+        state.commits.push(txn.clone());
+        if let Some(racing) = state.before_commit.pop_front() {
+            Self::apply(&mut state, racing);
         }
-        Ok(WriteOutcome::Committed { commit_ts: version })
+        if txn.mutations.iter().any(|m| matches!(m, Mutation::DeleteRange { .. })) {
+            return Err(KvError::Invalid("transactions take Put and Delete mutations only".into()));
+        }
+        if !Self::conditions_hold(&state, &txn.conditions) {
+            return Ok(TxnOutcome::ConditionFailed);
+        }
+        let mutated = txn.mutations.iter().filter_map(|m| match m {
+            Mutation::Put { key, .. } | Mutation::Delete { key } => Some(key),
+            Mutation::DeleteRange { .. } => None,
+        });
+        if txn.read_keys.iter().chain(mutated).any(|key| Self::last_written(&state, key) > txn.start_ts) {
+            return Ok(TxnOutcome::Conflict);
+        }
+        if txn.mutations.is_empty() {
+            return Ok(TxnOutcome::Committed { commit_ts: txn.start_ts });
+        }
+        let commit_ts = Self::apply(&mut state, txn.mutations);
+        Ok(TxnOutcome::Committed { commit_ts })
     }
 
     async fn scan(&self, start: Bytes, end: Bytes, limit: usize) -> Result<Vec<ScannedKey>, KvError> {
@@ -194,11 +289,13 @@ impl KvStore for FakeKv {
     }
 }
 
-/// One client connection against a fresh fake store.
+/// One client connection against a fresh fake store (plus a second one, `other`, for tests
+/// that need another client).
 pub(crate) struct Harness {
     pub kv: FakeKv,
     pub ctx: ServerContext,
     pub session: Session,
+    pub other: Session,
 }
 
 impl Harness {
@@ -212,7 +309,16 @@ impl Harness {
 
     pub(crate) fn with_context(ctx: ServerContext) -> Self {
         let session = Session::new(7, &ctx);
-        Harness { kv: FakeKv::new(), ctx, session }
+        let other = Session::new(8, &ctx);
+        Harness { kv: FakeKv::new(), ctx, session, other }
+    }
+
+    /// Runs one command line on the second connection.
+    pub(crate) async fn run_other(&mut self, line: &str) -> Reply {
+        std::mem::swap(&mut self.session, &mut self.other);
+        let reply = self.run(line).await;
+        std::mem::swap(&mut self.session, &mut self.other);
+        reply
     }
 
     /// Runs one inline command line (Redis quoting rules) and returns the reply.

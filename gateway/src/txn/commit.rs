@@ -1,0 +1,323 @@
+//! Committing a transaction: one phase when its keys share a range, Percolator two-phase
+//! commit when they do not.
+//!
+//! Two-phase commit: every key is locked by a prewrite naming one *primary* key (writes
+//! carry their value, keys only read or watched get read locks that block writers); then a
+//! commit timestamp comes from the oracle, and committing the primary's range — one Raft
+//! entry that turns the primary's lock into a version and records the transaction as
+//! committed — is the commit point. The other ranges are committed afterwards; if this
+//! gateway dies first, whoever meets their locks (or the lock sweeper) rolls them forward
+//! by the primary's record. Until the commit point, a failure rolls everything back.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use strata_proto::core as pb;
+use strata_protocols::kv::{KvError, Mutation, TxnCommit, TxnOutcome};
+
+use super::resolver::LockFate;
+use crate::core_kv::{kv_error, mutation, mutation_key, CoreKv, ROUTES_KEPT_CHANGING};
+use crate::routing::RouteError;
+
+/// How long locks live past the moment they are written unless heartbeats extend them.
+pub const LOCK_TTL: Duration = Duration::from_secs(3);
+/// Regroupings of the keys (ranges split under the commit) before giving up.
+const MAX_REGROUPS: usize = 16;
+
+/// One range's share of a transaction.
+#[derive(Default, Clone)]
+struct Share {
+    keys: Vec<Bytes>,
+    conditions: Vec<pb::Condition>,
+    mutations: Vec<pb::Mutation>,
+    read_keys: Vec<Bytes>,
+}
+
+enum Role {
+    Write(usize),
+    Condition(usize),
+    Read,
+}
+
+/// How one step of the protocol ended for one range.
+enum Step {
+    Done,
+    Outcome(TxnOutcome),
+    Regroup,
+}
+
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+pub async fn commit(kv: &CoreKv, txn: TxnCommit) -> Result<TxnOutcome, KvError> {
+    if txn.mutations.iter().any(|m| matches!(m, Mutation::DeleteRange { .. })) {
+        return Err(KvError::Invalid("a transaction cannot delete a range".into()));
+    }
+    let mut keys: Vec<(Bytes, Role)> = Vec::new();
+    for (i, m) in txn.mutations.iter().enumerate() {
+        keys.push((mutation_key(m).cloned().unwrap_or_default(), Role::Write(i)));
+    }
+    for (i, c) in txn.conditions.iter().enumerate() {
+        keys.push((c.key.clone(), Role::Condition(i)));
+    }
+    for k in &txn.read_keys {
+        keys.push((k.clone(), Role::Read));
+    }
+    if keys.is_empty() {
+        return Ok(TxnOutcome::Committed { commit_ts: txn.start_ts });
+    }
+    for _ in 0..MAX_REGROUPS {
+        let Some(groups) = kv.group(keys.iter().enumerate().map(|(i, (k, _))| (i, &k[..]))).await else { continue };
+        let shares: Vec<Share> = groups
+            .iter()
+            .map(|group| {
+                let mut share = Share::default();
+                for &i in group {
+                    let (key, role) = &keys[i];
+                    if !share.keys.contains(key) {
+                        share.keys.push(key.clone());
+                    }
+                    match role {
+                        Role::Write(m) => share.mutations.push(mutation(txn.mutations[*m].clone())),
+                        Role::Condition(c) => share.conditions.push(pb::Condition {
+                            key: key.clone(),
+                            expected_version: txn.conditions[*c].expected_version,
+                        }),
+                        Role::Read => share.read_keys.push(key.clone()),
+                    }
+                }
+                share
+            })
+            .collect();
+        let step = if shares.len() == 1 {
+            one_phase(kv, txn.start_ts, &shares[0]).await?
+        } else {
+            two_phase(kv, txn.start_ts, shares).await?
+        };
+        if let Some(outcome) = step {
+            return Ok(outcome);
+        }
+    }
+    Err(KvError::Unavailable(ROUTES_KEPT_CHANGING.into()))
+}
+
+fn record(kv: &CoreKv, path: &str, outcome: &TxnOutcome) {
+    let label = match outcome {
+        TxnOutcome::Committed { .. } => "committed",
+        TxnOutcome::ConditionFailed => "condition_failed",
+        TxnOutcome::Conflict => "conflict",
+    };
+    kv.metrics().txns.with_label_values(&[path, label]).inc();
+}
+
+/// All keys in one range: conditions, conflict checks and writes in one Raft entry. `None`
+/// when the keys no longer share a range.
+async fn one_phase(kv: &CoreKv, start_ts: u64, share: &Share) -> Result<Option<TxnOutcome>, KvError> {
+    let mut request = pb::WriteRequest {
+        conditions: share.conditions.clone(),
+        mutations: share.mutations.clone(),
+        min_commit_ts: kv.fresh_ts().await?,
+        unchanged_since: start_ts,
+        read_keys: share.read_keys.clone(),
+        ..Default::default()
+    };
+    let request_id: u128 = rand::random::<u128>() | 1;
+    request.request_id_hi = (request_id >> 64) as u64;
+    request.request_id_lo = request_id as u64;
+    loop {
+        let resp = match kv.send_write(&share.keys[0], &share.keys, request.clone()).await {
+            Ok(resp) => resp,
+            Err(RouteError::SpansRanges) => return Ok(None),
+            Err(e) => return Err(kv_error(e)),
+        };
+        if let Some(lock) = resp.locked {
+            // A transaction still committing would most likely make this one conflict
+            // anyway: give up now rather than wait.
+            if kv.resolve_lock(&lock).await? == LockFate::Pending {
+                record(kv, "1pc", &TxnOutcome::Conflict);
+                return Ok(Some(TxnOutcome::Conflict));
+            }
+            continue;
+        }
+        if resp.ts_too_old {
+            request.min_commit_ts = kv.fresh_ts().await?;
+            continue;
+        }
+        let outcome = if resp.write_conflict {
+            TxnOutcome::Conflict
+        } else if resp.condition_failed {
+            TxnOutcome::ConditionFailed
+        } else {
+            TxnOutcome::Committed { commit_ts: resp.commit_ts }
+        };
+        record(kv, "1pc", &outcome);
+        return Ok(Some(outcome));
+    }
+}
+
+fn txn_request(share: &Share, kind: pb::txn_request::Kind, with_writes: bool) -> pb::WriteRequest {
+    pb::WriteRequest {
+        conditions: if with_writes { share.conditions.clone() } else { vec![] },
+        mutations: if with_writes { share.mutations.clone() } else { vec![] },
+        txn: Some(pb::TxnRequest { kind: Some(kind) }),
+        ..Default::default()
+    }
+}
+
+/// Locks one range's keys for the transaction.
+async fn prewrite(kv: &CoreKv, start_ts: u64, primary: &Bytes, ttl_ms: u64, share: &Share) -> Result<Step, KvError> {
+    let kind = pb::txn_request::Kind::Prewrite(pb::Prewrite {
+        start_ts,
+        primary: primary.clone(),
+        ttl_ms,
+        read_keys: share.read_keys.clone(),
+    });
+    let request = txn_request(share, kind, true);
+    loop {
+        let resp = match kv.send_write(&share.keys[0], &share.keys, request.clone()).await {
+            Ok(resp) => resp,
+            Err(RouteError::SpansRanges) => return Ok(Step::Regroup),
+            Err(e) => return Err(kv_error(e)),
+        };
+        if let Some(lock) = resp.locked {
+            // Waiting for another transaction's lock while holding ours could deadlock:
+            // settle it if its owner is done, otherwise back off as a conflict.
+            if kv.resolve_lock(&lock).await? == LockFate::Pending {
+                return Ok(Step::Outcome(TxnOutcome::Conflict));
+            }
+            continue;
+        }
+        return Ok(if resp.condition_failed {
+            Step::Outcome(TxnOutcome::ConditionFailed)
+        } else if resp.write_conflict || resp.txn_state == pb::TxnState::RolledBack as i32 {
+            Step::Outcome(TxnOutcome::Conflict)
+        } else {
+            Step::Done
+        });
+    }
+}
+
+async fn rollback_all(kv: &CoreKv, start_ts: u64, primary: &Bytes, shares: &[Share]) {
+    let rollbacks = shares.iter().map(|share| {
+        let kind = pb::txn_request::Kind::Rollback(pb::Rollback {
+            start_ts,
+            primary: primary.clone(),
+            keys: share.keys.clone(),
+        });
+        kv.send_write(&share.keys[0], &share.keys, txn_request(share, kind, false))
+    });
+    for result in futures::future::join_all(rollbacks).await {
+        if let Err(e) = result {
+            // The lock sweeper rolls these back once they expire.
+            tracing::debug!(error = %e, "rollback of a prewrite failed");
+        }
+    }
+}
+
+/// Keeps the primary lock alive while a slow commit is under way.
+fn spawn_heartbeat(kv: &CoreKv, start_ts: u64, primary: &Bytes) -> tokio::task::JoinHandle<()> {
+    let kv = kv.clone();
+    let primary = primary.clone();
+    let keys = vec![primary.clone()];
+    let share = Share { keys: keys.clone(), ..Share::default() };
+    let started = Instant::now();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(LOCK_TTL / 3).await;
+            let ttl_ms = wall_ms().saturating_sub(start_ts >> 16) + LOCK_TTL.as_millis() as u64;
+            let kind =
+                pb::txn_request::Kind::Heartbeat(pb::TxnHeartbeat { primary: primary.clone(), start_ts, ttl_ms });
+            let request = txn_request(&share, kind, false);
+            if let Err(e) = kv.send_write(&primary, &keys, request).await {
+                tracing::debug!(error = %e, elapsed = ?started.elapsed(), "transaction heartbeat failed");
+            }
+        }
+    })
+}
+
+/// `None` when a range split under the commit (everything was rolled back: regroup).
+async fn two_phase(kv: &CoreKv, start_ts: u64, mut shares: Vec<Share>) -> Result<Option<TxnOutcome>, KvError> {
+    // The primary: a written key if there is one (any key works; a written one keeps the
+    // transaction record next to data that changes).
+    let primary_share = shares.iter().position(|s| !s.mutations.is_empty()).unwrap_or(0);
+    shares.swap(0, primary_share);
+    let primary = match shares[0].mutations.first().and_then(|m| m.op.as_ref()) {
+        Some(pb::mutation::Op::Put(p)) => p.key.clone(),
+        Some(pb::mutation::Op::Delete(d)) => d.key.clone(),
+        _ => shares[0].keys[0].clone(),
+    };
+    // Locks expire relative to the transaction's start, which may be long ago (an
+    // interactive transaction): give them their full lifetime from now.
+    let ttl_ms = wall_ms().saturating_sub(start_ts >> 16) + LOCK_TTL.as_millis() as u64;
+    let heartbeat = spawn_heartbeat(kv, start_ts, &primary);
+    let result = two_phase_steps(kv, start_ts, &primary, ttl_ms, &shares).await;
+    heartbeat.abort();
+    match result? {
+        Step::Outcome(outcome) => {
+            record(kv, "2pc", &outcome);
+            Ok(Some(outcome))
+        }
+        Step::Regroup | Step::Done => Ok(None),
+    }
+}
+
+async fn commit_share(
+    kv: &CoreKv,
+    start_ts: u64,
+    commit_ts: u64,
+    share: &Share,
+) -> Result<pb::WriteResponse, RouteError> {
+    let kind = pb::txn_request::Kind::Commit(pb::Commit { start_ts, commit_ts, keys: share.keys.clone() });
+    kv.send_write(&share.keys[0], &share.keys, txn_request(share, kind, false)).await
+}
+
+async fn two_phase_steps(
+    kv: &CoreKv,
+    start_ts: u64,
+    primary: &Bytes,
+    ttl_ms: u64,
+    shares: &[Share],
+) -> Result<Step, KvError> {
+    let prewrites = shares.iter().map(|share| prewrite(kv, start_ts, primary, ttl_ms, share));
+    let results = futures::future::join_all(prewrites).await;
+    let mut failed: Option<Result<Step, KvError>> = None;
+    for result in results {
+        let worse = match (&result, &failed) {
+            (Ok(Step::Done), _) => false,
+            (_, None) => true,
+            // A failed condition is the answer the caller needs most (EXEC returns nil).
+            (Ok(Step::Outcome(TxnOutcome::ConditionFailed)), _) => true,
+            _ => false,
+        };
+        if worse {
+            failed = Some(result);
+        }
+    }
+    if let Some(failure) = failed {
+        rollback_all(kv, start_ts, primary, shares).await;
+        return failure;
+    }
+    let commit_ts = kv.fresh_ts().await?;
+    // The commit point. An error here leaves the outcome unknown to us; the locks decide it
+    // (the primary's lock expires and is rolled back unless this commit was applied).
+    let resp = commit_share(kv, start_ts, commit_ts, &shares[0]).await.map_err(|e| match e {
+        RouteError::SpansRanges => {
+            KvError::Unavailable("the primary's range split during commit; outcome unknown".into())
+        }
+        e => kv_error(e),
+    })?;
+    if resp.txn_state == pb::TxnState::RolledBack as i32 {
+        // Our primary lock expired and someone rolled it back.
+        rollback_all(kv, start_ts, primary, &shares[1..]).await;
+        return Ok(Step::Outcome(TxnOutcome::Conflict));
+    }
+    let secondaries = shares[1..].iter().map(|share| commit_share(kv, start_ts, commit_ts, share));
+    for result in futures::future::join_all(secondaries).await {
+        if let Err(e) = result {
+            // Committed already; readers and the sweeper roll these locks forward.
+            tracing::debug!(error = %e, "commit of a secondary range failed; its locks resolve later");
+        }
+    }
+    Ok(Step::Outcome(TxnOutcome::Committed { commit_ts }))
+}
