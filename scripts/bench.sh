@@ -59,6 +59,20 @@ for _ in $(seq 1 150); do
 done
 SPLIT_CSV=$(run "$STRATA_PORT")
 
+# Transactions: a two-key MSET whose keys share a range commits in one phase; one whose keys
+# are in different ranges (a `key:` range and the last range, which holds `txn:`) commits in
+# two phases. Same command shape for both, and for redis-server.
+TXN_REQUESTS=$((REQUESTS / 5))
+txn() { # port, label, args... -> CSV line "label,rps,avg,min,p50,p95,p99,max"
+  local port=$1 label=$2; shift 2
+  redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$TXN_REQUESTS" -r 100000 --csv "$@" 2>/dev/null \
+    | tr -d '"' | grep -E '^MSET' | sed "s/^[^,]*,/$label,/"
+}
+ONE_RANGE=(MSET txn:a:__rand_int__ v txn:b:__rand_int__ v)
+TWO_RANGES=(MSET key:__rand_int__ v txn:c:__rand_int__ v)
+echo "running 2-key MSET, same range vs two ranges ..." >&2
+TXN_CSV=$(txn "$REDIS_PORT" redis "${ONE_RANGE[@]}"; txn "$STRATA_PORT" 1pc "${ONE_RANGE[@]}"; txn "$STRATA_PORT" 2pc "${TWO_RANGES[@]}")
+
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo
 echo "Date: $(date -u +%Y-%m-%d)  Machine: $(nproc) vCPU ($CPU), $(free -g | awk '/Mem:/{print $2}') GiB RAM"
@@ -77,4 +91,15 @@ for t in SET GET; do
     ratio=$(awk -v s="$ops" -v r="$rr" 'BEGIN { printf "%.0f%%", 100 * s / r }')
     printf '| %-16s | %-4s | %10s | %8s | %8s | %8s |\n' "$name" "$t" "$ops" "$ratio" "$p50" "$p99"
   done
+done
+echo
+echo "Transactions: 2-key MSET, -c $CLIENTS -n $TXN_REQUESTS, on the $RANGES-range cluster"
+echo
+printf '| %-34s | %10s | %8s | %8s |\n' "commit path" "ops/s" "p50 ms" "p99 ms"
+printf '|------------------------------------|------------|----------|----------|\n'
+for pair in "redis:redis-server" "1pc:strata, keys in one range (1PC)" "2pc:strata, keys in two ranges (2PC)"; do
+  label="${pair%%:*}"; name="${pair#*:}"
+  row=$(echo "$TXN_CSV" | grep "^$label,")
+  printf '| %-34s | %10s | %8s | %8s |\n' "$name" "$(echo "$row" | cut -d, -f2)" "$(echo "$row" | cut -d, -f5)" \
+    "$(echo "$row" | cut -d, -f7)"
 done

@@ -190,6 +190,84 @@ pub fn read_at(db: &DB, key: &[u8], ts: u64) -> Result<Option<Latest>, StorageEr
     }
 }
 
+/// Visits, for every key in `[start, end)` (empty `end` = unbounded), its newest version
+/// committed at or below `ts`, in key order or (`reverse`) backwards, until `visit` returns
+/// false. Keys with no version at or below `ts` are skipped.
+pub fn scan_at(
+    db: &DB,
+    start: &[u8],
+    end: &[u8],
+    ts: u64,
+    reverse: bool,
+    mut visit: impl FnMut(Vec<u8>, Latest) -> Result<bool, StorageError>,
+) -> Result<(), StorageError> {
+    if !reverse {
+        let mut last_key: Option<Vec<u8>> = None;
+        return scan_latest_filtered(db, start, end, |user_key, latest| {
+            if latest.commit_ts > ts || last_key.as_deref() == Some(user_key.as_slice()) {
+                return Ok(true);
+            }
+            last_key = Some(user_key.clone());
+            visit(user_key, latest)
+        });
+    }
+    let cf = db.cf_handle(CF_DATA).expect("data column family");
+    let mut opts = ReadOptions::default();
+    opts.set_iterate_lower_bound(range_bound(start));
+    if !end.is_empty() {
+        opts.set_iterate_upper_bound(range_bound(end));
+    }
+    // Backwards, a key's versions come oldest first: the last one at or below `ts` before the
+    // key changes is the one to visit.
+    let mut candidate: Option<(Vec<u8>, Option<Latest>)> = None;
+    for item in db.iterator_cf_opt(cf, opts, IteratorMode::End) {
+        let (k, v) = item?;
+        let Some((user_key, commit_ts)) = decode_version_key(&k) else {
+            return Err(StorageError::Corrupt { what: "mvcc key", detail: format!("{k:?}") });
+        };
+        if candidate.as_ref().is_some_and(|(key, _)| *key != user_key) {
+            if let Some((key, Some(latest))) = candidate.take() {
+                if !visit(key, latest)? {
+                    return Ok(());
+                }
+            }
+        }
+        let slot = candidate.get_or_insert_with(|| (user_key, None));
+        if commit_ts <= ts {
+            slot.1 = Some(Latest { commit_ts, version: Version::decode(&v)? });
+        }
+    }
+    if let Some((key, Some(latest))) = candidate {
+        visit(key, latest)?;
+    }
+    Ok(())
+}
+
+/// Every version in `[start, end)` in storage order (keys ascending, newest first).
+fn scan_latest_filtered(
+    db: &DB,
+    start: &[u8],
+    end: &[u8],
+    mut visit: impl FnMut(Vec<u8>, Latest) -> Result<bool, StorageError>,
+) -> Result<(), StorageError> {
+    let cf = db.cf_handle(CF_DATA).expect("data column family");
+    let lower = range_bound(start);
+    let mut opts = ReadOptions::default();
+    if !end.is_empty() {
+        opts.set_iterate_upper_bound(range_bound(end));
+    }
+    for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(&lower, Direction::Forward)) {
+        let (k, v) = item?;
+        let Some((user_key, ts)) = decode_version_key(&k) else {
+            return Err(StorageError::Corrupt { what: "mvcc key", detail: format!("{k:?}") });
+        };
+        if !visit(user_key, Latest { commit_ts: ts, version: Version::decode(&v)? })? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Visits the newest version of every key in `[start, end)` (empty `end` = unbounded) in key
 /// order until `visit` returns false. Older versions of a key are skipped.
 pub fn scan_latest(
@@ -274,6 +352,32 @@ mod tests {
         assert_eq!(at("a", u64::MAX), Some(20));
         assert_eq!(at("b", 100), Some(5));
         assert_eq!(at("ab", 100), None);
+    }
+
+    #[test]
+    fn scans_at_a_timestamp_go_both_ways() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::storage::Engine::open(dir.path()).unwrap();
+        let cf = engine.cf(CF_DATA);
+        for (key, ts) in [("a", 10), ("a", 20), ("b", 5), ("c", 30), ("d", 1), ("d", 2)] {
+            let v = Version::Put { value: Bytes::from(format!("{key}{ts}")), expire_at_ms: None };
+            engine.db().put_cf(cf, version_key(key.as_bytes(), ts), v.encode()).unwrap();
+        }
+        let scan = |start: &str, end: &str, ts, reverse| {
+            let mut out = Vec::new();
+            scan_at(engine.db(), start.as_bytes(), end.as_bytes(), ts, reverse, |k, l| {
+                out.push((String::from_utf8(k).unwrap(), l.commit_ts));
+                Ok(true)
+            })
+            .unwrap();
+            out
+        };
+        let s = |v: &[(&str, u64)]| v.iter().map(|(k, t)| (k.to_string(), *t)).collect::<Vec<_>>();
+        assert_eq!(scan("", "", 15, false), s(&[("a", 10), ("b", 5), ("d", 2)]));
+        assert_eq!(scan("", "", 15, true), s(&[("d", 2), ("b", 5), ("a", 10)]));
+        assert_eq!(scan("a", "d", u64::MAX, true), s(&[("c", 30), ("b", 5), ("a", 20)]));
+        assert_eq!(scan("b", "", 1, false), s(&[("d", 1)]));
+        assert_eq!(scan("b", "", 1, true), s(&[("d", 1)]));
     }
 
     #[test]

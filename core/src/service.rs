@@ -347,7 +347,12 @@ impl pb::kv_server::Kv for KvService {
                 return Ok(Response::new(pb::ScanResponse { range_error, ..Default::default() }));
             }
         };
-        if let Err(e) = replica.read_barrier().await {
+        let read_ts = req.read_ts;
+        if read_ts != 0 && hlc::physical_ms(read_ts).saturating_add(self.retention_ms()) < hlc::wall_clock_ms() {
+            return Err(Status::failed_precondition("snapshot too old: read timestamp is below the GC horizon"));
+        }
+        let barrier = if read_ts == 0 { replica.read_barrier().await } else { replica.snapshot_barrier(read_ts).await };
+        if let Err(e) = barrier {
             self.count("scan", false);
             return Ok(Response::new(pb::ScanResponse {
                 range_error: replica_error(&replica, e),
@@ -365,11 +370,22 @@ impl pb::kv_server::Kv for KvService {
         let count_only = req.count_only;
         let db = replica.db().clone();
         let now_ms = hlc::wall_clock_ms();
+        let reverse = req.reverse;
         let result = tokio::task::spawn_blocking(move || {
             let mut states = Vec::new();
             let mut count = 0u64;
             let mut resume_key = Bytes::new();
-            mvcc::scan_latest(&db, &start, &end, |key, latest| {
+            if read_ts != 0 {
+                // A lock of a transaction that may still commit at or below the snapshot
+                // makes the interval uncertain: the caller settles it and scans again.
+                let locks = records::scan_locks(&db, &start, &end, usize::MAX)?;
+                let blocking = locks.into_iter().find(|(_, l)| l.start_ts <= read_ts && l.blocks_readers());
+                if let Some((key, lock)) = blocking {
+                    return Ok((Vec::new(), 0, Bytes::new(), Some(lock.info(&key))));
+                }
+            }
+            let ts = if read_ts == 0 { u64::MAX } else { read_ts };
+            mvcc::scan_at(&db, &start, &end, ts, reverse, |key, latest| {
                 if latest.version.live_value(now_ms).is_none() {
                     return Ok(true);
                 }
@@ -383,14 +399,15 @@ impl pb::kv_server::Kv for KvService {
                 }
                 Ok(true)
             })
-            .map(|()| (states, count, resume_key))
+            .map(|()| (states, count, resume_key, None))
         })
         .await
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(storage_status)?;
         self.count("scan", true);
-        let (states, count, resume_key) = result;
-        Ok(Response::new(pb::ScanResponse { range_error: None, states, count, resume_key, now_ms }))
+        let (states, count, resume_key, lock) = result;
+        let lock = lock.map(lock_to_proto);
+        Ok(Response::new(pb::ScanResponse { range_error: None, states, count, resume_key, now_ms, lock }))
     }
 
     async fn write(&self, request: Request<pb::WriteRequest>) -> Result<Response<pb::WriteResponse>, Status> {
@@ -425,7 +442,7 @@ impl pb::kv_server::Kv for KvService {
         let locks = records::scan_locks(replica.db(), &desc.start_key, &desc.end_key, limit).map_err(storage_status)?;
         Ok(Response::new(pb::ScanLocksResponse {
             range_error: None,
-            locks: locks.into_iter().map(lock_to_proto).collect(),
+            locks: locks.into_iter().map(|(key, lock)| lock_to_proto(lock.info(&key))).collect(),
         }))
     }
 

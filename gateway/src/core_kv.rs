@@ -174,12 +174,56 @@ impl CoreKv {
         Ok(last)
     }
 
+    /// Live keys in `[start, end)` (empty `end` = unbounded) as of `read_ts` (0 = newest),
+    /// in key order or, with `reverse`, from the end backwards; at most `limit`. A snapshot
+    /// scan settles the transaction locks it meets (waiting for ones still committing).
+    pub async fn scan_at(
+        &self,
+        start: Bytes,
+        end: Bytes,
+        limit: usize,
+        read_ts: u64,
+        reverse: bool,
+    ) -> Result<Vec<ScannedKey>, KvError> {
+        self.ensure_routes().await?;
+        let mut out = Vec::new();
+        let mut starts = self.overlapping_starts(&start, &end);
+        if reverse {
+            starts.reverse();
+        }
+        for from in starts {
+            if out.len() >= limit {
+                break;
+            }
+            let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+            let mut waits = 0;
+            let resp = loop {
+                let mut resp =
+                    self.scan_range(from.clone(), end.clone(), limit - out.len(), false, read_ts, reverse).await?;
+                let Some(lock) = resp.lock.take() else { break resp };
+                if self.resolve_lock(&lock).await? == LockFate::Pending {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(KvError::TryAgain(
+                            "a key is locked by a transaction that is still committing".into(),
+                        ));
+                    }
+                    crate::txn::backoff(waits).await;
+                    waits += 1;
+                }
+            };
+            out.extend(resp.states.into_iter().map(|s| ScannedKey { key: s.key.clone(), state: key_state(s) }));
+        }
+        Ok(out)
+    }
+
     async fn scan_range(
         &self,
         from: Bytes,
         end: Bytes,
         limit: usize,
         count_only: bool,
+        read_ts: u64,
+        reverse: bool,
     ) -> Result<pb::ScanResponse, KvError> {
         self.router
             .with_leader(&from, "scan", |addr, route| {
@@ -190,6 +234,8 @@ impl CoreKv {
                     end_key: end.clone(),
                     limit: limit.min(u32::MAX as usize) as u32,
                     count_only,
+                    read_ts,
+                    reverse,
                 };
                 async move {
                     let mut client = client.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -375,7 +421,7 @@ impl KvStore for CoreKv {
             if out.len() >= limit {
                 break;
             }
-            let resp = self.scan_range(from, end.clone(), limit - out.len(), false).await?;
+            let resp = self.scan_range(from, end.clone(), limit - out.len(), false, 0, false).await?;
             out.extend(resp.states.into_iter().map(|s| ScannedKey { key: s.key.clone(), state: key_state(s) }));
         }
         Ok(out)
@@ -385,7 +431,7 @@ impl KvStore for CoreKv {
         self.ensure_routes().await?;
         let mut total = 0;
         for from in self.overlapping_starts(&start, &end) {
-            total += self.scan_range(from, end.clone(), 0, true).await?.count;
+            total += self.scan_range(from, end.clone(), 0, true, 0, false).await?.count;
         }
         Ok(total)
     }

@@ -1,11 +1,13 @@
-//! Strata's stateless gateway: it speaks client protocols (RESP now; S3 and the public gRPC
-//! API later), routes each request to the range that owns the key, and forwards it to that
-//! range's leader in the core. Any number of gateways can run against one core cluster.
+//! Strata's stateless gateway: it speaks client protocols (RESP, and the public gRPC
+//! key-value API in [`grpc_api`]; S3 later), routes each request to the range that owns the
+//! key, and forwards it to that range's leader in the core. Any number of gateways can run
+//! against one core cluster.
 
 pub mod batcher;
 pub mod breaker;
 pub mod catalog_watch;
 pub mod core_kv;
+pub mod grpc_api;
 pub mod limits;
 pub mod metrics;
 pub mod oracle;
@@ -85,12 +87,15 @@ impl Gateway {
         let _catalog_watch = self.router.catalog().spawn();
         let kv = CoreKv::new(self.router.clone());
         let sweeper = tokio::spawn(txn::resolver::run_sweeper(kv.clone(), LOCK_SWEEP_INTERVAL));
-        let redis = RedisServer::new(kv, self.ctx.clone(), self.metrics.clone(), self.limits);
+        // One admission budget for RESP commands and gRPC calls alike.
+        let admission = Arc::new(limits::Admission::new(self.limits));
+        let api = grpc_api::Api::new(kv.clone(), admission.clone());
+        let redis = RedisServer::new(kv, self.ctx.clone(), self.metrics.clone(), admission);
         let redis_task = tokio::spawn(redis.serve(self.redis));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-        let grpc = tonic::service::Routes::new(health_service).into_axum_router();
+        let grpc = api.add_to(tonic::service::Routes::new(health_service)).into_axum_router();
         let grpc_task = tokio::spawn(async move { axum::serve(self.grpc, grpc).await });
 
         let metrics = self.metrics.clone();

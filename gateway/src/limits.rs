@@ -1,6 +1,8 @@
 //! Admission control: a global and a per-connection rate limit (token buckets from the
 //! `governor` crate) and a bound on commands executing at once in this gateway. A command
 //! over a limit is refused at once with a retryable error instead of queueing without bound.
+//! RESP commands and gRPC calls share one [`Admission`]: the global rate and the in-flight
+//! bound cover both (the per-connection rate is RESP-only).
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -67,6 +69,13 @@ impl Admission {
         if let (Some(limiter), Some(rate)) = (&client.rate, self.config.client_rate) {
             limiter.check().map_err(|_| Refused::ClientRate(rate.get()))?;
         }
+        self.admit_request()
+    }
+
+    /// Admits one request that has no connection-level budget (a gRPC call): only the
+    /// gateway-wide rate limit and the in-flight bound apply. The permit must be held while it
+    /// executes.
+    pub fn admit_request(&self) -> Result<OwnedSemaphorePermit, Refused> {
         if let (Some(limiter), Some(rate)) = (&self.global, self.config.global_rate) {
             limiter.check().map_err(|_| Refused::GlobalRate(rate.get()))?;
         }
@@ -101,5 +110,15 @@ mod tests {
         assert_eq!(admission.admit(&client).unwrap_err(), Refused::InFlight(2));
         drop(held);
         assert!(admission.admit(&client).is_ok(), "permits come back when commands finish");
+
+        // gRPC calls share the gateway-wide budgets with RESP commands.
+        let admission =
+            Admission::new(LimitsConfig { global_rate: None, client_rate: NonZeroU32::new(1), max_in_flight: 1 });
+        let held = admission.admit_request().unwrap();
+        assert_eq!(admission.admit(&admission.client()).unwrap_err(), Refused::InFlight(1));
+        drop(held);
+        let held = admission.admit(&admission.client()).unwrap();
+        assert_eq!(admission.admit_request().unwrap_err(), Refused::InFlight(1));
+        drop(held);
     }
 }

@@ -21,6 +21,8 @@ pub struct GatewayMetrics {
     pub catalog_deltas_applied: IntCounter,
     pub txns: IntCounterVec,
     pub locks_resolved: IntCounterVec,
+    pub grpc_requests: IntCounterVec,
+    pub grpc_open_txns: IntGauge,
 }
 
 impl GatewayMetrics {
@@ -75,8 +77,17 @@ impl GatewayMetrics {
             &["fate"],
         )
         .expect("valid metric");
+        let grpc_requests = IntCounterVec::new(
+            Opts::new("grpc_requests_total", "Calls of the public gRPC API (RawKV, TxnKV) by method and status code"),
+            &["method", "code"],
+        )
+        .expect("valid metric");
+        let grpc_open_txns =
+            IntGauge::new("grpc_open_txns", "TxnKV transactions open on this gateway").expect("valid metric");
         for m in [
             Box::new(txns.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(grpc_requests.clone()),
+            Box::new(grpc_open_txns.clone()),
             Box::new(locks_resolved.clone()),
             Box::new(catalog_version.clone()),
             Box::new(catalog_resets.clone()),
@@ -113,6 +124,8 @@ impl GatewayMetrics {
             catalog_deltas_applied,
             txns,
             locks_resolved,
+            grpc_requests,
+            grpc_open_txns,
         }
     }
 

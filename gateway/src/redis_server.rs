@@ -21,7 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::core_kv::CoreKv;
-use crate::limits::{Admission, ClientLimiter, LimitsConfig};
+use crate::limits::{Admission, ClientLimiter};
 use crate::metrics::GatewayMetrics;
 
 /// Commands in one wave at most; bounds the memory of replies held before writing.
@@ -29,15 +29,16 @@ const MAX_WAVE: usize = 1024;
 
 pub struct RedisServer {
     pub kv: CoreKv,
-    pub admission: Admission,
+    pub admission: Arc<Admission>,
     pub ctx: Arc<ServerContext>,
     pub metrics: GatewayMetrics,
     next_client_id: AtomicU64,
 }
 
 impl RedisServer {
-    pub fn new(kv: CoreKv, ctx: Arc<ServerContext>, metrics: GatewayMetrics, limits: LimitsConfig) -> Arc<Self> {
-        Arc::new(Self { kv, admission: Admission::new(limits), ctx, metrics, next_client_id: AtomicU64::new(1) })
+    /// `admission` is shared with the gateway's other listeners (gRPC).
+    pub fn new(kv: CoreKv, ctx: Arc<ServerContext>, metrics: GatewayMetrics, admission: Arc<Admission>) -> Arc<Self> {
+        Arc::new(Self { kv, admission, ctx, metrics, next_client_id: AtomicU64::new(1) })
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {

@@ -1,5 +1,12 @@
-//! Protobuf messages and gRPC services shared by Strata's gateway and core.
+//! Protobuf messages and gRPC services: the internal API between Strata's gateways and core
+//! nodes ([`core`]) and the public key-value API the gateways serve ([`kv`]).
 
 pub mod core {
     tonic::include_proto!("strata.core.v1");
+}
+
+/// The public RawKV / TxnKV API (`strata.kv.v1`), served by every gateway; see
+/// `proto/strata/kv.proto` and `docs/grpc.md`.
+pub mod kv {
+    tonic::include_proto!("strata.kv.v1");
 }

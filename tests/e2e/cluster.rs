@@ -58,6 +58,8 @@ pub struct Cluster {
     peers: String,
     gateway: Option<Child>,
     pub redis_port: u16,
+    /// The gateway's gRPC listener (health, RawKV, TxnKV); see [`Cluster::grpc_url`].
+    pub grpc_port: u16,
     pub gateway_metrics_port: u16,
     gateway_args: Vec<String>,
 }
@@ -106,6 +108,7 @@ impl Cluster {
             peers,
             gateway: None,
             redis_port: free_port(),
+            grpc_port: free_port(),
             gateway_metrics_port: free_port(),
             gateway_args: gateway_args.iter().map(|s| s.to_string()).collect(),
         };
@@ -125,7 +128,7 @@ impl Cluster {
         let child = Command::new(STRATA)
             .args(["gateway", "--core", &core])
             .args(["--redis", &format!("127.0.0.1:{}", self.redis_port)])
-            .args(["--grpc", &format!("127.0.0.1:{}", free_port())])
+            .args(["--grpc", &format!("127.0.0.1:{}", self.grpc_port)])
             .args(["--metrics", &format!("127.0.0.1:{}", self.gateway_metrics_port)])
             .args(&self.gateway_args)
             .stdout(Stdio::from(log.try_clone().expect("log")))
@@ -143,6 +146,11 @@ impl Cluster {
             Some(p) => format!("redis://:{p}@127.0.0.1:{}/", self.redis_port),
             None => format!("redis://127.0.0.1:{}/", self.redis_port),
         }
+    }
+
+    /// The gateway's gRPC endpoint, for tonic clients (`RawKvClient::connect(cluster.grpc_url())`).
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
     }
 
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {

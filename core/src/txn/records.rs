@@ -82,8 +82,8 @@ pub fn read_status(db: &DB, primary: &[u8], start_ts: u64) -> Result<Option<TxnS
     db.get_cf(cf, status_key(primary, start_ts))?.map(|raw| decode(&raw).map_err(corrupt("txn status"))).transpose()
 }
 
-/// Locks in `[start, end)` (empty end = unbounded), at most `limit`.
-pub fn scan_locks(db: &DB, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<LockInfo>, StorageError> {
+/// Locks in `[start, end)` (empty end = unbounded) with their keys, at most `limit`.
+pub fn scan_locks(db: &DB, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<(Bytes, Lock)>, StorageError> {
     let cf = db.cf_handle(CF_LOCKS).expect("locks column family");
     let mut opts = rocksdb::ReadOptions::default();
     if !end.is_empty() {
@@ -102,7 +102,7 @@ pub fn scan_locks(db: &DB, start: &[u8], end: &[u8], limit: usize) -> Result<Vec
         let Some((key, _)) = mvcc::decode_version_key(&versioned) else {
             return Err(StorageError::Corrupt { what: "lock key", detail: format!("{k:?}") });
         };
-        out.push(decode_lock(&v)?.info(&Bytes::from(key)));
+        out.push((Bytes::from(key), decode_lock(&v)?));
     }
     Ok(out)
 }

@@ -215,14 +215,24 @@ async fn rollback_all(kv: &CoreKv, start_ts: u64, primary: &Bytes, shares: &[Sha
     }
 }
 
+/// Stops the heartbeat when the commit ends, however it ends (a dropped commit future
+/// included): a heartbeat outliving its coordinator would keep the primary locked forever.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Keeps the primary lock alive while a slow commit is under way.
-fn spawn_heartbeat(kv: &CoreKv, start_ts: u64, primary: &Bytes) -> tokio::task::JoinHandle<()> {
+fn spawn_heartbeat(kv: &CoreKv, start_ts: u64, primary: &Bytes) -> Heartbeat {
     let kv = kv.clone();
     let primary = primary.clone();
     let keys = vec![primary.clone()];
     let share = Share { keys: keys.clone(), ..Share::default() };
     let started = Instant::now();
-    tokio::spawn(async move {
+    Heartbeat(tokio::spawn(async move {
         loop {
             tokio::time::sleep(LOCK_TTL / 3).await;
             let ttl_ms = wall_ms().saturating_sub(start_ts >> 16) + LOCK_TTL.as_millis() as u64;
@@ -233,7 +243,7 @@ fn spawn_heartbeat(kv: &CoreKv, start_ts: u64, primary: &Bytes) -> tokio::task::
                 tracing::debug!(error = %e, elapsed = ?started.elapsed(), "transaction heartbeat failed");
             }
         }
-    })
+    }))
 }
 
 /// `None` when a range split under the commit (everything was rolled back: regroup).
@@ -252,7 +262,7 @@ async fn two_phase(kv: &CoreKv, start_ts: u64, mut shares: Vec<Share>) -> Result
     let ttl_ms = wall_ms().saturating_sub(start_ts >> 16) + LOCK_TTL.as_millis() as u64;
     let heartbeat = spawn_heartbeat(kv, start_ts, &primary);
     let result = two_phase_steps(kv, start_ts, &primary, ttl_ms, &shares).await;
-    heartbeat.abort();
+    drop(heartbeat);
     match result? {
         Step::Outcome(outcome) => {
             record(kv, "2pc", &outcome);

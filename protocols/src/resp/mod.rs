@@ -3,7 +3,7 @@
 mod parse;
 mod reply;
 
-pub use parse::{parse_request, Limits, ProtocolError};
+pub use parse::{parse_request, Limits, ProtocolError, DEFAULT_PROTO_MAX_BULK_LEN};
 pub use reply::{format_double, ProtocolVersion, Reply};
 
 /// Parses a decimal integer exactly as Redis's `string2ll` does: an optional `-`, no `+`,
