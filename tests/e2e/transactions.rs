@@ -345,3 +345,125 @@ async fn watch_across_connections_matches_redis() {
         assert_eq!(actual, expected, "reply to {who}: `{line}` differs from redis-server");
     }
 }
+
+/// The write-skew shape: each transaction reads the key the other writes. Serializable
+/// execution lets at most one of them miss the other's write; snapshot isolation would let
+/// both read nothing. MULTI/EXEC validates what it read, so that never happens.
+#[tokio::test]
+async fn multi_exec_forbids_write_skew_across_ranges() {
+    let cluster = Cluster::start().await;
+    cluster.split(b"Rskew:m").await;
+    cluster.wait_for_catalog(2).await;
+    let (mut a, mut b) = (cluster.connection().await, cluster.connection().await);
+    let mut both_read_a_write = 0;
+    for round in 0..60 {
+        let (x, y) = (format!("skew:a{round}"), format!("skew:z{round}"));
+        let mut first = redis::pipe();
+        first.atomic().cmd("GET").arg(&y).cmd("SET").arg(&x).arg("1").ignore();
+        let mut second = redis::pipe();
+        second.atomic().cmd("GET").arg(&x).cmd("SET").arg(&y).arg("1").ignore();
+        let (saw_y, saw_x): ((Option<String>,), (Option<String>,)) =
+            tokio::join!(async { first.query_async(&mut a).await.expect("first EXEC") }, async {
+                second.query_async(&mut b).await.expect("second EXEC")
+            });
+        assert!(saw_y.0.is_some() || saw_x.0.is_some(), "round {round}: both transactions missed the other's write");
+        if saw_y.0.is_some() != saw_x.0.is_some() {
+            both_read_a_write += 1;
+        }
+    }
+    assert_eq!(both_read_a_write, 60, "exactly one of each pair ran second");
+}
+
+/// Transfers through the gRPC TxnKV API (snapshot isolation): every transfer reads and
+/// writes both accounts, so first-committer-wins keeps the total; aborted transfers are
+/// retried from Begin.
+#[tokio::test]
+async fn bank_transfers_through_txnkv_keep_the_total_across_ranges() {
+    use strata_proto::kv::txn_kv_client::TxnKvClient;
+    use strata_proto::kv::*;
+
+    let cluster = Cluster::start().await;
+    for split in ["Kacct:04", "Kacct:08", "Kacct:12"] {
+        cluster.split(split.as_bytes()).await;
+    }
+    cluster.wait_for_catalog(4).await;
+    let url = cluster.grpc_url();
+    let client = || async {
+        let channel = tonic::transport::Channel::from_shared(url.clone()).expect("url").connect().await.expect("grpc");
+        TxnKvClient::new(channel)
+    };
+    let key = |i: usize| bytes::Bytes::from(account(i));
+    let total = OPENING_BALANCE * ACCOUNTS as i64;
+
+    let mut txn = client().await;
+    let id = txn.begin(BeginRequest {}).await.expect("begin").into_inner().txn_id;
+    for i in 0..ACCOUNTS {
+        let value = OPENING_BALANCE.to_string().into();
+        txn.put(TxnPutRequest { txn_id: id, key: key(i), value }).await.expect("put");
+    }
+    txn.commit(CommitRequest { txn_id: id }).await.expect("opening balances");
+
+    let balances = |results: Vec<KeyValue>| -> Vec<i64> {
+        results.iter().map(|r| std::str::from_utf8(&r.value).expect("utf8").parse().expect("number")).collect()
+    };
+    let mut workers = Vec::new();
+    for worker in 0..4u64 {
+        let mut txn = client().await;
+        workers.push(tokio::spawn(async move {
+            let mut seed = worker * 104729 + 3;
+            let (mut committed, mut aborted) = (0, 0);
+            for _ in 0..25 {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let from = (seed >> 33) as usize % ACCOUNTS;
+                let to = (from + 1 + (seed >> 40) as usize % (ACCOUNTS - 1)) % ACCOUNTS;
+                let amount = 1 + (seed >> 50) as i64 % 60;
+                loop {
+                    let id = txn.begin(BeginRequest {}).await.expect("begin").into_inner().txn_id;
+                    let read = TxnBatchGetRequest { txn_id: id, keys: vec![key(from), key(to)] };
+                    let now = balances(txn.batch_get(read).await.expect("read").into_inner().results);
+                    assert!(now.iter().all(|b| *b >= 0), "negative balance read: {now:?}");
+                    if now[0] < amount {
+                        txn.rollback(RollbackRequest { txn_id: id }).await.expect("rollback");
+                        break;
+                    }
+                    let (f, t) = ((now[0] - amount).to_string(), (now[1] + amount).to_string());
+                    txn.put(TxnPutRequest { txn_id: id, key: key(from), value: f.into() }).await.expect("put");
+                    txn.put(TxnPutRequest { txn_id: id, key: key(to), value: t.into() }).await.expect("put");
+                    match txn.commit(CommitRequest { txn_id: id }).await {
+                        Ok(_) => {
+                            committed += 1;
+                            break;
+                        }
+                        Err(status) if status.code() == tonic::Code::Aborted => aborted += 1,
+                        Err(status) => panic!("commit failed: {status}"),
+                    }
+                }
+            }
+            (committed, aborted)
+        }));
+    }
+    // A reader takes whole-bank snapshots while transfers commit.
+    let mut reader = client().await;
+    let all: Vec<bytes::Bytes> = (0..ACCOUNTS).map(key).collect();
+    let mut snapshots = 0;
+    while workers.iter().any(|w| !w.is_finished()) || snapshots < 2 {
+        let id = reader.begin(BeginRequest {}).await.expect("begin").into_inner().txn_id;
+        let read = TxnBatchGetRequest { txn_id: id, keys: all.clone() };
+        let seen = balances(reader.batch_get(read).await.expect("snapshot").into_inner().results);
+        reader.rollback(RollbackRequest { txn_id: id }).await.expect("rollback");
+        assert_eq!(seen.iter().sum::<i64>(), total, "a snapshot saw {seen:?}");
+        assert!(seen.iter().all(|b| *b >= 0), "negative balance in {seen:?}");
+        snapshots += 1;
+    }
+    let mut committed = 0;
+    for w in workers {
+        committed += w.await.expect("worker").0;
+    }
+    assert!(committed > 0);
+    let id = reader.begin(BeginRequest {}).await.expect("begin").into_inner().txn_id;
+    let end = balances(
+        reader.batch_get(TxnBatchGetRequest { txn_id: id, keys: all }).await.expect("read").into_inner().results,
+    );
+    assert_eq!(end.iter().sum::<i64>(), total, "final balances {end:?}");
+    wait_until_no_locks(&cluster).await;
+}
