@@ -167,6 +167,7 @@ async fn run_core(config: strata_core::NodeConfig) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(node_id = config.node_id, listen = %config.listen, data_dir = %config.data_dir.display(), "core node starting");
+    strata_core::hlc::follow_test_clock_offset();
     let node = strata_core::Node::open(config).await?;
     node.serve(listener, shutdown_signal()).await?;
     tracing::info!("core node stopped");

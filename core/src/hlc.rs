@@ -5,6 +5,7 @@
 //! above every timestamp any earlier leader could have issued — even if the earlier leader's
 //! wall clock ran ahead of ours. Followers never issue timestamps from their own clocks.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -19,8 +20,29 @@ pub fn physical_ms(ts: u64) -> u64 {
     ts >> LOGICAL_BITS
 }
 
+/// The node's wall clock in unix milliseconds, shifted by the test-only clock offset.
 pub fn wall_clock_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    now.saturating_add_signed(CLOCK_OFFSET_MS.load(Ordering::Relaxed))
+}
+
+/// Test-only: when set, the file named by `STRATA_TEST_CLOCK_OFFSET_FILE` holds a signed
+/// number of milliseconds added to this node's wall clock, re-read every 100 ms. The
+/// fault-injection harness (`jepsen/`) uses it to skew clocks; monotonic clocks (leases,
+/// timeouts) are not affected, as with a real wall-clock jump.
+pub const CLOCK_OFFSET_ENV: &str = "STRATA_TEST_CLOCK_OFFSET_FILE";
+
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// Starts following the offset file, if the environment names one.
+pub fn follow_test_clock_offset() {
+    let Some(path) = std::env::var_os(CLOCK_OFFSET_ENV) else { return };
+    tracing::warn!(path = ?path, "test clock offset enabled");
+    std::thread::spawn(move || loop {
+        let offset = std::fs::read_to_string(&path).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0);
+        CLOCK_OFFSET_MS.store(offset, Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    });
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -141,33 +141,27 @@ pub struct Latest {
 
 /// Reads the newest version of `key`, if any.
 pub fn read_latest(db: &DB, key: &[u8]) -> Result<Option<Latest>, StorageError> {
-    let cf = db.cf_handle(CF_DATA).expect("data column family");
-    let prefix = user_key_prefix(key);
-    let mut opts = ReadOptions::default();
-    let mut upper = prefix.clone();
-    upper.extend_from_slice(&[0xFF; 9]);
-    opts.set_iterate_upper_bound(upper);
-    let mut iter = db.iterator_cf_opt(cf, opts, IteratorMode::From(&prefix, Direction::Forward));
-    match iter.next() {
-        Some(item) => {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) || k.len() != prefix.len() + 8 {
-                return Ok(None);
-            }
-            let ts: [u8; 8] = k[prefix.len()..]
-                .try_into()
-                .map_err(|_| StorageError::Corrupt { what: "mvcc key", detail: "bad timestamp".into() })?;
-            Ok(Some(Latest { commit_ts: !u64::from_be_bytes(ts), version: Version::decode(&v)? }))
-        }
-        None => Ok(None),
-    }
+    read_in(db, key, u64::MAX, None)
 }
 
 /// Reads the newest version of `key` committed at or below `ts`, if any.
 pub fn read_at(db: &DB, key: &[u8], ts: u64) -> Result<Option<Latest>, StorageError> {
+    read_in(db, key, ts, None)
+}
+
+/// [`read_at`] through a RocksDB snapshot, so several reads see one state.
+pub fn read_in(
+    db: &DB,
+    key: &[u8],
+    ts: u64,
+    snapshot: Option<&rocksdb::SnapshotWithThreadMode<'_, DB>>,
+) -> Result<Option<Latest>, StorageError> {
     let cf = db.cf_handle(CF_DATA).expect("data column family");
     let prefix = user_key_prefix(key);
     let mut opts = ReadOptions::default();
+    if let Some(snapshot) = snapshot {
+        opts.set_snapshot(snapshot);
+    }
     let mut upper = prefix.clone();
     upper.extend_from_slice(&[0xFF; 9]);
     opts.set_iterate_upper_bound(upper);

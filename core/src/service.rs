@@ -144,19 +144,13 @@ impl KvService {
             self.count("get", false);
             return Ok(pb::GetResponse { range_error: replica_error(&replica, e), ..Default::default() });
         }
-        let db = replica.db();
-        let mut states = Vec::with_capacity(req.keys.len());
-        for key in req.keys {
-            let version = match read_ts {
-                0 => mvcc::read_latest(db, &key),
-                ts => mvcc::read_at(db, &key, ts),
-            }
+        // One consistent view of all the keys. A lock of a transaction that may commit below
+        // the read's timestamp makes what was read uncertain: the reader settles it (see the
+        // gateway's lock resolver).
+        let found = crate::txn::read::read_keys(replica.db(), req.keys.iter().map(|k| &k[..]), read_ts)
             .map_err(storage_status)?;
-            // A lock of a transaction that may commit below the read's timestamp makes what
-            // was read uncertain: the reader resolves it (see the gateway's lock resolver).
-            let lock = records::read_lock(db, &key)
-                .map_err(storage_status)?
-                .filter(|l| l.blocks_readers() && (read_ts == 0 || l.start_ts <= read_ts));
+        let mut states = Vec::with_capacity(req.keys.len());
+        for (key, (version, lock)) in req.keys.into_iter().zip(found) {
             let mut state = key_state(key, version, now_ms);
             state.lock = lock.map(|l| lock_to_proto(l.info(&state.key)));
             states.push(state);

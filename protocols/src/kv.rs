@@ -140,9 +140,10 @@ pub enum KvError {
     Invalid(String),
     #[error("{0}")]
     Internal(String),
-    /// A conditional (atomic) write whose keys live in different ranges: refused until
-    /// cross-range transactions exist.
-    #[error("keys of this command live in different ranges; multi-range atomic commands need transactions")]
+    /// The keys of a single-range write no longer share a range (it split meanwhile). Stores
+    /// handle this internally by committing as a transaction; it only surfaces from a store
+    /// that cannot.
+    #[error("keys of this command live in different ranges")]
     CrossRange,
 }
 

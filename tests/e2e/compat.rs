@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cluster::{eventually, free_port, Cluster};
 use crate::raw::RawConn;
+use crate::routing::gateway_metric;
 
 /// A throwaway redis-server (no persistence) to compare against.
 pub struct ReferenceRedis {
@@ -16,10 +17,16 @@ pub struct ReferenceRedis {
 
 impl ReferenceRedis {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// With extra configuration, e.g. `["--databases", "1"]`.
+    pub async fn start_with(config: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
+            .args(config)
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -368,6 +375,141 @@ async fn transactions_match_redis_byte_for_byte() {
     strata.cmd("HELLO 3").await;
     redis.cmd("HELLO 3").await;
     same_replies(&mut strata, &mut redis, TRANSACTION_SCRIPT_RESP3).await;
+}
+
+/// RENAME / RENAMENX / COPY, plain and inside MULTI. Strata's keyspace is split at `rn:m`
+/// first, so that a rename or copy between `rn:a`... and `rn:w`... crosses ranges (a two-phase
+/// commit). Expiries are compared through a fixed absolute PEXPIREAT or a TTL far from
+/// rounding, so the replies are deterministic.
+const RENAME_COPY_SCRIPT: &[&str] = &[
+    "SET rn:a 1",
+    "RENAME rn:nokey rn:b",
+    "RENAME rn:nokey rn:nokey",
+    "RENAMENX rn:nokey rn:b",
+    "RENAMENX rn:nokey rn:nokey",
+    "RENAME rn:a rn:a",
+    "RENAMENX rn:a rn:a",
+    "GET rn:a",
+    "RENAME rn:a rn:z",
+    "EXISTS rn:a",
+    "GET rn:z",
+    "SET rn:c 2 EX 100",
+    "RENAME rn:c rn:y",
+    "TTL rn:y",
+    "EXISTS rn:c",
+    "PEXPIREAT rn:y 4102444800000",
+    "RENAME rn:y rn:d",
+    "PEXPIRETIME rn:d",
+    "SET rn:f v EX 50",
+    "RENAME rn:z rn:f",
+    "TTL rn:f",
+    "GET rn:f",
+    "SET rn:x x",
+    "RENAMENX rn:d rn:x",
+    "GET rn:d",
+    "GET rn:x",
+    "RENAMENX rn:d rn:w",
+    "PEXPIRETIME rn:w",
+    "EXISTS rn:d",
+    "RENAME",
+    "RENAME rn:a",
+    "RENAME rn:a rn:b rn:c",
+    "RENAMENX rn:a",
+    "COPY rn:w rn:i",
+    "PEXPIRETIME rn:i",
+    "PEXPIRETIME rn:w",
+    "GET rn:i",
+    "COPY rn:f rn:i",
+    "GET rn:i",
+    "COPY rn:f rn:i REPLACE",
+    "GET rn:i",
+    "TTL rn:i",
+    "COPY rn:nokey rn:j",
+    "EXISTS rn:j",
+    "COPY rn:nokey rn:i REPLACE",
+    "EXISTS rn:i",
+    "COPY rn:w rn:w",
+    "COPY rn:nokey rn:nokey",
+    "COPY rn:w rn:k DB 0",
+    "COPY rn:w rn:k db 0 replace",
+    "COPY rn:w rn:k replace REPLACE db 0 DB 0",
+    "COPY rn:w rn:k",
+    "COPY rn:w rn:l DB 16",
+    "COPY rn:w rn:l DB -1",
+    "COPY rn:w rn:l DB x",
+    "COPY rn:w rn:l DB 99999999999",
+    "COPY rn:w rn:l DB 99999999999999999999",
+    "COPY rn:w rn:l DB",
+    "COPY rn:w rn:l foo",
+    "COPY rn:w rn:l REPLACE foo",
+    "COPY rn:w rn:l DB 16 foo",
+    "COPY rn:w rn:l foo DB 16",
+    "COPY rn:w rn:l DB 0 DB",
+    "COPY rn:w rn:w DB 0",
+    "COPY rn:w rn:w foo",
+    "COPY rn:w rn:w DB 16",
+    "EXISTS rn:l",
+    "COPY",
+    "COPY rn:a",
+    "MULTI",
+    "SET rn:m1 1 EX 100",
+    "RENAME rn:m1 rn:b",
+    "GET rn:b",
+    "TTL rn:b",
+    "EXISTS rn:m1",
+    "RENAME rn:m1 rn:c",
+    "RENAMENX rn:b rn:b",
+    "RENAMENX rn:x rn:b",
+    "COPY rn:b rn:zz",
+    "COPY rn:b rn:b",
+    "COPY rn:b rn:zz DB 16",
+    "COPY rn:b rn:zz foo",
+    "TTL rn:zz",
+    "RENAME rn:x rn:e",
+    "EXEC",
+    "MGET rn:a rn:b rn:c rn:e rn:f rn:i rn:k rn:m1 rn:w rn:x rn:zz",
+    "TTL rn:b",
+    "TTL rn:zz",
+    "RENAME rn:e rn:e",
+    "RENAME rn:zz rn:b",
+    "MGET rn:b rn:zz",
+    "TTL rn:b",
+];
+
+/// COPY's DB option (and SELECT) against a redis-server with a single database, which is what
+/// Strata is (docs/redis.md).
+const SINGLE_DB_SCRIPT: &[&str] = &[
+    "SET db:a 1",
+    "SELECT 1",
+    "SELECT 0",
+    "COPY db:a db:b DB 1",
+    "COPY db:a db:a DB 1",
+    "COPY db:a db:b DB 1 foo",
+    "COPY db:nokey db:b DB 1",
+    "EXISTS db:b",
+    "COPY db:a db:b DB 0",
+    "GET db:b",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rename_and_copy_match_redis_byte_for_byte() {
+    let reference = ReferenceRedis::start().await;
+    let single_db = ReferenceRedis::start_with(&["--databases", "1"]).await;
+    let cluster = Cluster::start().await;
+    cluster.split(b"Rrn:m").await;
+    cluster.wait_for_catalog(2).await;
+    let mut redis = RawConn::connect(reference.port).await;
+    let mut strata = RawConn::connect(cluster.redis_port).await;
+    let two_phase =
+        || gateway_metric(&cluster, "strata_gateway_txn_commits_total", "outcome=\"committed\",path=\"2pc\"");
+    let before = two_phase().await;
+    same_replies(&mut strata, &mut redis, RENAME_COPY_SCRIPT).await;
+    // RENAME rn:a rn:z, rn:c rn:y, rn:y rn:d, rn:z rn:f, RENAMENX rn:d rn:w, the COPYs from
+    // rn:w, the MULTI...: each a two-phase commit across the two ranges.
+    let cross_range = two_phase().await - before;
+    assert!(cross_range >= 5, "only {cross_range} two-phase commits");
+    let mut redis_single_db = RawConn::connect(single_db.port).await;
+    same_replies(&mut strata, &mut redis_single_db, SINGLE_DB_SCRIPT).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

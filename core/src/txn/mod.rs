@@ -9,6 +9,7 @@
 //! `docs/transactions.md` explains the protocol and why it is safe.
 
 pub mod apply;
+pub mod read;
 pub mod records;
 pub mod ts_guard;
 

@@ -69,8 +69,21 @@ pub fn decode_lock(raw: &[u8]) -> Result<Lock, StorageError> {
 }
 
 pub fn read_lock(db: &DB, key: &[u8]) -> Result<Option<Lock>, StorageError> {
+    read_lock_in(db, key, None)
+}
+
+/// [`read_lock`] through a RocksDB snapshot.
+pub fn read_lock_in(
+    db: &DB,
+    key: &[u8],
+    snapshot: Option<&rocksdb::SnapshotWithThreadMode<'_, DB>>,
+) -> Result<Option<Lock>, StorageError> {
     let cf = db.cf_handle(CF_LOCKS).expect("locks column family");
-    db.get_cf(cf, lock_key(key))?.map(|raw| decode_lock(&raw)).transpose()
+    let mut opts = rocksdb::ReadOptions::default();
+    if let Some(snapshot) = snapshot {
+        opts.set_snapshot(snapshot);
+    }
+    db.get_cf_opt(cf, lock_key(key), &opts)?.map(|raw| decode_lock(&raw)).transpose()
 }
 
 pub fn encode_status(state: &TxnState) -> Vec<u8> {

@@ -55,6 +55,16 @@ pub enum RedisError {
     OffsetOutOfRange,
     #[error("ERR DB index is out of range")]
     DbIndexOutOfRange,
+    /// An integer argument outside the range a command accepts (Redis's
+    /// `getRangeLongFromObjectOrReply` without a custom message, e.g. COPY ... DB 2147483648).
+    #[error("ERR value is out of range, value must between {min} and {max}")]
+    ValueOutOfRange { min: i64, max: i64 },
+    /// RENAME / RENAMENX of a key that does not exist.
+    #[error("ERR no such key")]
+    NoSuchKey,
+    /// COPY of a key onto itself.
+    #[error("ERR source and destination objects are the same")]
+    SameObject,
     #[error("NOPROTO unsupported protocol version")]
     NoProto,
     #[error("ERR Protocol version is not an integer or out of range")]
@@ -162,12 +172,18 @@ mod tests {
         assert_eq!(text(RedisError::WrongArity("get".into())), b"ERR wrong number of arguments for 'get' command");
         assert_eq!(text(RedisError::InvalidExpire("set")), b"ERR invalid expire time in 'set' command");
         assert_eq!(text(RedisError::NoAuth), b"NOAUTH Authentication required.");
+        assert_eq!(text(RedisError::NoSuchKey), b"ERR no such key");
+        assert_eq!(text(RedisError::SameObject), b"ERR source and destination objects are the same");
+        assert_eq!(
+            text(RedisError::ValueOutOfRange { min: i32::MIN.into(), max: i32::MAX.into() }),
+            b"ERR value is out of range, value must between -2147483648 and 2147483647"
+        );
         assert_eq!(text(RedisError::Kv(KvError::Unavailable("no leader".into()))), b"TRYAGAIN no leader");
         assert_eq!(text(RedisError::Kv(KvError::Invalid("too big".into()))), b"ERR too big");
         assert_eq!(text(RedisError::Kv(KvError::Internal("disk".into()))), b"ERR internal error: disk");
         assert_eq!(
             text(RedisError::Kv(KvError::CrossRange)),
-            b"CROSSRANGE keys of this command live in different ranges; multi-range atomic commands need transactions"
+            b"CROSSRANGE keys of this command live in different ranges"
         );
     }
 

@@ -1,10 +1,10 @@
 //! DEL / UNLINK key [key ...]: deletes the live keys among those given and answers how many
-//! there were. Atomic when the keys share a range; across ranges each key is deleted on its
-//! own, concurrently (until cross-range transactions exist; see docs/redis.md).
+//! there were, atomically wherever the keys live (one conditional write: one-phase within a
+//! range, a two-phase commit across ranges).
 
 use bytes::Bytes;
 
-use crate::kv::{KvError, KvStore, Mutation};
+use crate::kv::{KvStore, Mutation};
 use crate::redis::error::RedisError;
 use crate::redis::keyspace::kv_key;
 use crate::redis::retry::{read_modify_write, Plan};
@@ -28,20 +28,7 @@ impl Del {
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
-        let keys: Vec<Bytes> = self.keys.iter().map(|k| kv_key(k)).collect();
-        match delete_live(kv, keys.clone()).await {
-            Err(RedisError::Kv(KvError::CrossRange)) => {
-                let each = keys.into_iter().map(|key| delete_live(kv, vec![key]));
-                let mut total = 0;
-                for reply in futures::future::try_join_all(each).await? {
-                    if let Reply::Integer(n) = reply {
-                        total += n;
-                    }
-                }
-                Ok(Reply::Integer(total))
-            }
-            other => other,
-        }
+        delete_live(kv, self.keys.iter().map(|k| kv_key(k)).collect()).await
     }
 }
 

@@ -8,6 +8,7 @@ mod append;
 mod auth;
 mod client;
 mod command_info;
+mod copy;
 mod dbsize;
 mod del;
 mod echo;
@@ -28,6 +29,7 @@ mod mset;
 mod multi;
 mod persist;
 mod ping;
+mod rename;
 mod select;
 mod set;
 mod setrange;
@@ -127,6 +129,8 @@ enum Kind {
     Del(del::Del),
     Exists(exists::Exists),
     Type(type_cmd::Type),
+    Rename(rename::Rename),
+    Copy(copy::CopyKey),
     Incr(incr::Incr),
     IncrByFloat(incrbyfloat::IncrByFloat),
     Append(append::Append),
@@ -240,6 +244,9 @@ impl Kind {
             "del" | "unlink" => Kind::Del(del::Del::parse(args)),
             "exists" => Kind::Exists(exists::Exists::parse(args)),
             "type" => Kind::Type(type_cmd::Type::parse(args)?),
+            "rename" => Kind::Rename(rename::Rename::parse(args, false)?),
+            "renamenx" => Kind::Rename(rename::Rename::parse(args, true)?),
+            "copy" => Kind::Copy(copy::CopyKey::parse(args)?),
             "incr" | "decr" | "incrby" | "decrby" => Kind::Incr(incr::Incr::parse(name, args)?),
             "incrbyfloat" => Kind::IncrByFloat(incrbyfloat::IncrByFloat::parse(args)?),
             "append" => Kind::Append(append::Append::parse(args)?),
@@ -320,6 +327,8 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Del(c) => c.apply(kv).await,
         Kind::Exists(c) => c.apply(kv).await,
         Kind::Type(c) => c.apply(kv).await,
+        Kind::Rename(c) => c.apply(kv).await,
+        Kind::Copy(c) => c.apply(kv).await,
         Kind::Incr(c) => c.apply(kv).await,
         Kind::IncrByFloat(c) => c.apply(kv).await,
         Kind::Append(c) => c.apply(kv, ctx).await,
@@ -350,6 +359,8 @@ pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
 
 #[cfg(test)]
 mod multi_tests;
+#[cfg(test)]
+mod rename_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]

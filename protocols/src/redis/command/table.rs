@@ -254,7 +254,7 @@ const COMMAND_SUBCOMMANDS: [CommandSpec; 5] = [
     },
 ];
 
-const COMMANDS: [CommandSpec; 50] = [
+const COMMANDS: [CommandSpec; 53] = [
     CommandSpec {
         name: "ping",
         arity: -1,
@@ -631,6 +631,48 @@ const COMMANDS: [CommandSpec; 50] = [
         since: "1.0.0",
         group: "generic",
         complexity: "O(1)",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "rename",
+        arity: 3,
+        flags: &["write"],
+        first_key: 1,
+        last_key: 2,
+        step: 1,
+        acl_categories: &["@keyspace", "@write", "@slow"],
+        summary: "Rename a key",
+        since: "1.0.0",
+        group: "generic",
+        complexity: "O(1)",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "renamenx",
+        arity: 3,
+        flags: &["write", "fast"],
+        first_key: 1,
+        last_key: 2,
+        step: 1,
+        acl_categories: &["@keyspace", "@write", "@fast"],
+        summary: "Rename a key, only if the new key does not exist",
+        since: "1.0.0",
+        group: "generic",
+        complexity: "O(1)",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "copy",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        first_key: 1,
+        last_key: 2,
+        step: 1,
+        acl_categories: &["@keyspace", "@write", "@slow"],
+        summary: "Copy a key",
+        since: "6.2.0",
+        group: "generic",
+        complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
         subcommands: &[],
     },
     CommandSpec {
