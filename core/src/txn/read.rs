@@ -6,6 +6,9 @@ use crate::mvcc::{self, Latest};
 use crate::storage::StorageError;
 use crate::txn::records::{self, Lock};
 
+/// What a read found for one key: its version, and the lock that makes it uncertain.
+pub type KeyRead = (Option<Latest>, Option<Lock>);
+
 /// The newest version of each key at or below `read_ts` (0 = newest of all), and the lock
 /// that makes it uncertain, if any: one that blocks readers and (for a snapshot read)
 /// started at or below `read_ts`.
@@ -18,7 +21,7 @@ pub fn read_keys<'k>(
     db: &DB,
     keys: impl IntoIterator<Item = &'k [u8]>,
     read_ts: u64,
-) -> Result<Vec<(Option<Latest>, Option<Lock>)>, StorageError> {
+) -> Result<Vec<KeyRead>, StorageError> {
     let snapshot = db.snapshot();
     let ts = if read_ts == 0 { u64::MAX } else { read_ts };
     keys.into_iter()
