@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strata-target}"
-cargo build --release --bin strata --bin strata-jepsen
+cargo build --release -p strata --bin strata -p strata-jepsen --bin strata-jepsen
 JEPSEN="$CARGO_TARGET_DIR/release/strata-jepsen"
 OUT="${JEPSEN_OUT:-jepsen-runs}/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$OUT"
