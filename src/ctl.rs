@@ -28,6 +28,14 @@ enum CtlCommand {
         #[arg(long)]
         key: String,
     },
+    /// Move leadership of the range holding KEY: the node at ADDR starts an election now.
+    Campaign {
+        #[arg(long)]
+        key: String,
+        /// The core node that should lead (one of its addresses).
+        #[arg(long)]
+        node: String,
+    },
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -39,6 +47,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
     match args.command {
         CtlCommand::Ranges => ranges(&args.core).await,
         CtlCommand::Split { key } => split(&args.core, Bytes::from(key.into_bytes())).await,
+        CtlCommand::Campaign { key, node } => campaign(&node, Bytes::from(key.into_bytes())).await,
     }
 }
 
@@ -176,4 +185,18 @@ async fn split(core: &[String], key: Bytes) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     bail!("split at {:?} failed: {last_error}", show_key(&key, ""))
+}
+
+/// Asks the node at `node` to campaign for the range holding `key`.
+async fn campaign(node: &str, key: Bytes) -> anyhow::Result<()> {
+    let call = async {
+        let mut client = KvClient::connect(format!("http://{node}")).await?;
+        Ok::<_, anyhow::Error>(client.campaign(pb::CampaignRequest { key: key.clone() }).await?.into_inner())
+    };
+    let resp = tokio::time::timeout(CALL_TIMEOUT, call).await.context("campaign timed out")??;
+    if resp.range_id == 0 {
+        bail!("{node} holds no replica of a range with key {:?}", show_key(&key, ""));
+    }
+    println!("node {node} campaigns for range {}", resp.range_id);
+    Ok(())
 }

@@ -440,6 +440,16 @@ impl pb::kv_server::Kv for KvService {
         }))
     }
 
+    async fn campaign(&self, request: Request<pb::CampaignRequest>) -> Result<Response<pb::CampaignResponse>, Status> {
+        let key = request.into_inner().key;
+        let Some(replica) = self.node.replicas.data_range_for(&key) else {
+            return Ok(Response::new(pb::CampaignResponse { range_id: 0 }));
+        };
+        replica.wake();
+        replica.raft.trigger().elect().await.map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(pb::CampaignResponse { range_id: replica.range_id() }))
+    }
+
     async fn ranges(&self, _request: Request<pb::RangesRequest>) -> Result<Response<pb::RangesResponse>, Status> {
         let ranges =
             self.node.replicas.all().iter().filter(|r| !r.descriptor().is_meta()).map(|r| describe(r)).collect();

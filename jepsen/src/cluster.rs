@@ -214,6 +214,18 @@ impl Cluster {
         Ok(())
     }
 
+    /// Makes node `id` campaign for the range holding `key` (a raw KV key).
+    pub async fn campaign(&self, id: u64, key: &[u8]) -> anyhow::Result<()> {
+        let key = String::from_utf8_lossy(key).to_string();
+        let node = self.nodes[self.index(id)].addr.clone();
+        let out = tokio::process::Command::new(&self.strata)
+            .args(["ctl", "campaign", "--node", &node, "--key", &key])
+            .output()
+            .await?;
+        anyhow::ensure!(out.status.success(), "campaign failed: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+
     /// Heals every fault: links, paused processes, clocks, dead nodes.
     pub fn heal_all(&mut self) -> anyhow::Result<()> {
         self.heal();

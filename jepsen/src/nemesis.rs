@@ -29,6 +29,8 @@ pub enum Fault {
     Clock,
     /// Split a range at a random workload key (the routes shuffle under the clients).
     Split,
+    /// Move the leadership of a random workload key's range to a random node (it campaigns).
+    Transfer,
 }
 
 impl std::str::FromStr for Fault {
@@ -40,7 +42,8 @@ impl std::str::FromStr for Fault {
             "partition" => Ok(Fault::Partition),
             "clock" => Ok(Fault::Clock),
             "split" => Ok(Fault::Split),
-            other => Err(format!("unknown nemesis {other:?} (kill, pause, partition, clock, split)")),
+            "transfer" => Ok(Fault::Transfer),
+            other => Err(format!("unknown nemesis {other:?} (kill, pause, partition, clock, split, transfer)")),
         }
     }
 }
@@ -85,7 +88,7 @@ impl Nemesis {
                 }
             };
             tracing::info!(?fault, %detail, "fault on");
-            if fault != Fault::Split {
+            if !matches!(fault, Fault::Split | Fault::Transfer) {
                 tokio::time::sleep(self.window).await;
             }
             if let Err(e) = cluster.lock().await.heal_all() {
@@ -133,6 +136,11 @@ impl Nemesis {
                 let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());
                 cluster.split(&key).await?;
                 format!("split at {}", String::from_utf8_lossy(&key))
+            }
+            Fault::Transfer => {
+                let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());
+                cluster.campaign(target, &key).await?;
+                format!("node {target} campaigns for the range of {}", String::from_utf8_lossy(&key))
             }
         })
     }

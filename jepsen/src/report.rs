@@ -48,6 +48,7 @@ fn fault_color(fault: Fault) -> &'static str {
         Fault::Partition => "#f4a261",
         Fault::Clock => "#2a9d8f",
         Fault::Split => "#457b9d",
+        Fault::Transfer => "#6a994e",
     }
 }
 

@@ -167,4 +167,13 @@ async fn ctl_ranges_lists_the_catalog() {
     assert_eq!(rows.len(), 2, "{text}");
     assert_eq!(&rows[0][1..4], &["-inf", "m", "2.1"], "{text}");
     assert_eq!(&rows[1][1..4], &["m", "+inf", "2.1"], "{text}");
+
+    // `ctl campaign` moves the leadership of range 1 to a node of our choosing.
+    let target = cluster.cores.iter().map(|c| c.id).find(|id| *id != leader).expect("a follower");
+    let out = ctl(&["campaign", "--key", "a", "--node", &cluster.core(target).addr]);
+    assert!(out.contains("campaigns for range 1"), "{out}");
+    crate::cluster::eventually(std::time::Duration::from_secs(30), "the chosen node to lead range 1", || async {
+        (cluster.range_metric(target, 1, "is_leader").await? == 1).then_some(())
+    })
+    .await;
 }

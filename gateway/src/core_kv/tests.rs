@@ -234,6 +234,9 @@ impl Kv for Shared {
     async fn scan_locks(&self, _: Request<pb::ScanLocksRequest>) -> Result<Response<pb::ScanLocksResponse>, Status> {
         Ok(Response::new(pb::ScanLocksResponse::default()))
     }
+    async fn campaign(&self, _: Request<pb::CampaignRequest>) -> Result<Response<pb::CampaignResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 const ORACLE_START: u64 = 1_000_000;
