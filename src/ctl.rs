@@ -28,7 +28,9 @@ enum CtlCommand {
         #[arg(long)]
         key: String,
     },
-    /// Move leadership of the range holding KEY: the node at ADDR starts an election now.
+    /// Make the node at ADDR start an election for the range holding KEY now. It wins once
+    /// the other replicas' vote leases lapse, i.e. when the current leader is idle
+    /// (hibernating) or unreachable; a busy leader keeps its leadership.
     Campaign {
         #[arg(long)]
         key: String,

@@ -168,7 +168,13 @@ async fn ctl_ranges_lists_the_catalog() {
     assert_eq!(&rows[0][1..4], &["-inf", "m", "2.1"], "{text}");
     assert_eq!(&rows[1][1..4], &["m", "+inf", "2.1"], "{text}");
 
-    // `ctl campaign` moves the leadership of range 1 to a node of our choosing.
+    // `ctl campaign` moves the leadership of an idle range 1 to a node of our choosing. (A busy
+    // leader keeps its followers' vote leases fresh, and openraft 0.9 has no transfer call.)
+    let leader = cluster.wait_for_leader(None).await;
+    crate::cluster::eventually(std::time::Duration::from_secs(30), "range 1 to hibernate", || async {
+        (cluster.range_metric(leader, 1, "hibernating").await? == 1).then_some(())
+    })
+    .await;
     let target = cluster.cores.iter().map(|c| c.id).find(|id| *id != leader).expect("a follower");
     let out = ctl(&["campaign", "--key", "a", "--node", &cluster.core(target).addr]);
     assert!(out.contains("campaigns for range 1"), "{out}");

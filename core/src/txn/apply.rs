@@ -264,32 +264,54 @@ fn rollback(
     Ok(CommandOutcome::TxnState(TxnState::RolledBack))
 }
 
+/// What [`check_status`] does with a transaction, given what its primary's range holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusDecision {
+    /// Answer with this state; nothing to write.
+    Answer(TxnState),
+    /// The primary lock expired, or the primary was never locked within the default
+    /// lifetime: roll the transaction back, then answer `RolledBack`.
+    RollBack,
+}
+
 /// Decides a transaction by its primary: a final state if recorded, pending while the
 /// primary lock lives, rolled back once it expired (as of `caller_ts`) or if the primary was
-/// never locked within the default lock lifetime.
+/// never locked within the default lock lifetime. Pure, so a read-only fast path can use it
+/// too: only `RollBack` needs a Raft write.
+pub fn decide_status(recorded: Option<TxnState>, lock: Option<&Lock>, start_ts: u64, caller_ts: u64) -> StatusDecision {
+    if let Some(state) = recorded {
+        return StatusDecision::Answer(state);
+    }
+    let age_ms = crate::hlc::physical_ms(caller_ts).saturating_sub(crate::hlc::physical_ms(start_ts));
+    let ttl_ms = match lock {
+        Some(lock) if lock.start_ts == start_ts => lock.ttl_ms,
+        // Not prewritten yet (its prewrite may still be on the way) or lost.
+        _ => DEFAULT_LOCK_TTL_MS,
+    };
+    if age_ms < ttl_ms {
+        StatusDecision::Answer(TxnState::Pending)
+    } else {
+        StatusDecision::RollBack
+    }
+}
+
 fn check_status(
     pending: &mut PendingWrites<'_>,
     primary: &Bytes,
     start_ts: u64,
     caller_ts: u64,
 ) -> Result<CommandOutcome, StorageError> {
-    if let Some(state) = pending.status(primary, start_ts)? {
-        return Ok(CommandOutcome::TxnState(state));
+    let lock = pending.lock(primary)?;
+    match decide_status(pending.status(primary, start_ts)?, lock.as_ref(), start_ts, caller_ts) {
+        StatusDecision::Answer(state) => Ok(CommandOutcome::TxnState(state)),
+        StatusDecision::RollBack => {
+            if lock.is_some_and(|l| l.start_ts == start_ts) {
+                pending.delete_lock(primary.clone());
+            }
+            pending.put_status(primary.clone(), start_ts, TxnState::RolledBack);
+            Ok(CommandOutcome::TxnState(TxnState::RolledBack))
+        }
     }
-    let age_ms = crate::hlc::physical_ms(caller_ts).saturating_sub(crate::hlc::physical_ms(start_ts));
-    let ttl_ms = match pending.lock(primary)? {
-        Some(lock) if lock.start_ts == start_ts => lock.ttl_ms,
-        // Not prewritten yet (its prewrite may still be on the way) or lost.
-        _ => DEFAULT_LOCK_TTL_MS,
-    };
-    if age_ms < ttl_ms {
-        return Ok(CommandOutcome::TxnState(TxnState::Pending));
-    }
-    if pending.lock(primary)?.is_some_and(|l| l.start_ts == start_ts) {
-        pending.delete_lock(primary.clone());
-    }
-    pending.put_status(primary.clone(), start_ts, TxnState::RolledBack);
-    Ok(CommandOutcome::TxnState(TxnState::RolledBack))
 }
 
 fn heartbeat(
@@ -305,5 +327,29 @@ fn heartbeat(
             Ok(CommandOutcome::TxnState(TxnState::Pending))
         }
         _ => Ok(CommandOutcome::TxnState(pending.status(primary, start_ts)?.unwrap_or(TxnState::RolledBack))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hlc::pack;
+
+    #[test]
+    fn only_an_expired_or_missing_primary_needs_a_rollback() {
+        let start = pack(10_000, 0);
+        let lock = Lock { start_ts: start, primary: Bytes::from_static(b"p"), ttl_ms: 500, kind: LockKind::Read };
+        let at = |ms| pack(ms, 0);
+        let committed = TxnState::Committed { commit_ts: start + 9 };
+        assert_eq!(decide_status(Some(committed), None, start, at(99_999)), StatusDecision::Answer(committed));
+        assert_eq!(decide_status(None, Some(&lock), start, at(10_499)), StatusDecision::Answer(TxnState::Pending));
+        assert_eq!(decide_status(None, Some(&lock), start, at(10_500)), StatusDecision::RollBack);
+        // No lock yet: the prewrite may be on its way, for the default lifetime.
+        let default_end = 10_000 + DEFAULT_LOCK_TTL_MS;
+        assert_eq!(decide_status(None, None, start, at(default_end - 1)), StatusDecision::Answer(TxnState::Pending));
+        assert_eq!(decide_status(None, None, start, at(default_end)), StatusDecision::RollBack);
+        // Another transaction's lock on the primary says nothing about this one.
+        let other = Lock { start_ts: start + 1, ..lock };
+        assert_eq!(decide_status(None, Some(&other), start, at(10_600)), StatusDecision::Answer(TxnState::Pending));
     }
 }
