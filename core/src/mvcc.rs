@@ -196,14 +196,7 @@ pub fn scan_at(
     mut visit: impl FnMut(Vec<u8>, Latest) -> Result<bool, StorageError>,
 ) -> Result<(), StorageError> {
     if !reverse {
-        let mut last_key: Option<Vec<u8>> = None;
-        return scan_latest_filtered(db, start, end, |user_key, latest| {
-            if latest.commit_ts > ts || last_key.as_deref() == Some(user_key.as_slice()) {
-                return Ok(true);
-            }
-            last_key = Some(user_key.clone());
-            visit(user_key, latest)
-        });
+        return scan_forward(db, start, end, ts, visit);
     }
     let cf = db.cf_handle(CF_DATA).expect("data column family");
     let mut opts = ReadOptions::default();
@@ -237,11 +230,13 @@ pub fn scan_at(
     Ok(())
 }
 
-/// Every version in `[start, end)` in storage order (keys ascending, newest first).
-fn scan_latest_filtered(
+/// [`scan_at`] in key order: a key's versions come newest first, so the first one at or
+/// below `ts` is the one to visit and the rest are skipped without decoding.
+fn scan_forward(
     db: &DB,
     start: &[u8],
     end: &[u8],
+    ts: u64,
     mut visit: impl FnMut(Vec<u8>, Latest) -> Result<bool, StorageError>,
 ) -> Result<(), StorageError> {
     let cf = db.cf_handle(CF_DATA).expect("data column family");
@@ -250,12 +245,17 @@ fn scan_latest_filtered(
     if !end.is_empty() {
         opts.set_iterate_upper_bound(range_bound(end));
     }
+    let mut last_key: Option<Vec<u8>> = None;
     for item in db.iterator_cf_opt(cf, opts, IteratorMode::From(&lower, Direction::Forward)) {
         let (k, v) = item?;
-        let Some((user_key, ts)) = decode_version_key(&k) else {
+        let Some((user_key, commit_ts)) = decode_version_key(&k) else {
             return Err(StorageError::Corrupt { what: "mvcc key", detail: format!("{k:?}") });
         };
-        if !visit(user_key, Latest { commit_ts: ts, version: Version::decode(&v)? })? {
+        if commit_ts > ts || last_key.as_deref() == Some(user_key.as_slice()) {
+            continue;
+        }
+        last_key = Some(user_key.clone());
+        if !visit(user_key, Latest { commit_ts, version: Version::decode(&v)? })? {
             break;
         }
     }
@@ -268,30 +268,9 @@ pub fn scan_latest(
     db: &DB,
     start: &[u8],
     end: &[u8],
-    mut visit: impl FnMut(Vec<u8>, Latest) -> Result<bool, StorageError>,
+    visit: impl FnMut(Vec<u8>, Latest) -> Result<bool, StorageError>,
 ) -> Result<(), StorageError> {
-    let cf = db.cf_handle(CF_DATA).expect("data column family");
-    let lower = range_bound(start);
-    let mut opts = ReadOptions::default();
-    if !end.is_empty() {
-        opts.set_iterate_upper_bound(range_bound(end));
-    }
-    let iter = db.iterator_cf_opt(cf, opts, IteratorMode::From(&lower, Direction::Forward));
-    let mut last_key: Option<Vec<u8>> = None;
-    for item in iter {
-        let (k, v) = item?;
-        let Some((user_key, ts)) = decode_version_key(&k) else {
-            return Err(StorageError::Corrupt { what: "mvcc key", detail: format!("{k:?}") });
-        };
-        if last_key.as_deref() == Some(user_key.as_slice()) {
-            continue;
-        }
-        last_key = Some(user_key.clone());
-        if !visit(user_key, Latest { commit_ts: ts, version: Version::decode(&v)? })? {
-            break;
-        }
-    }
-    Ok(())
+    scan_forward(db, start, end, u64::MAX, visit)
 }
 
 #[cfg(test)]

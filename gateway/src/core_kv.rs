@@ -263,8 +263,8 @@ impl CoreKv {
     /// while a newest-state read keeps the last committed value (the transaction has not
     /// reached its commit point, so that value is still the current one).
     ///
-    /// A newest-state read whose keys turn out to span ranges (a split the first grouping
-    /// did not know of) starts over as a snapshot read, so it still sees one instant.
+    /// A newest-state read whose keys turn out to span ranges starts over as a snapshot read
+    /// at a fresh oracle timestamp, so it still sees one instant.
     async fn read(&self, keys: &[Bytes], mut read_ts: u64) -> Result<ReadSnapshot, KvError> {
         if keys.is_empty() {
             return Ok(ReadSnapshot::default());
@@ -283,7 +283,9 @@ impl CoreKv {
                 return Err(KvError::Unavailable(ROUTES_KEPT_CHANGING.into()));
             }
             let Some(groups) = self.group(pending.iter().map(|&i| (i, &keys[i][..]))).await else { continue };
-            if read_ts == 0 && groups.len() > 1 {
+            // Newest-state reads are one instant only as one Get: keys spread over ranges, or a
+            // second round for some of them, make it a snapshot read from the start.
+            if read_ts == 0 && (groups.len() > 1 || states.iter().any(Option::is_some)) {
                 read_ts = self.fresh_ts().await?;
                 states = vec![None; keys.len()];
                 now_ms = u64::MAX;
@@ -327,7 +329,7 @@ impl CoreKv {
             pending = again;
             if wait {
                 if tokio::time::Instant::now() >= deadline {
-                    return Err(KvError::TryAgain("a key is locked by a transaction that is still committing".into()));
+                    return Err(KvError::TryAgain(LOCKED_TOO_LONG.into()));
                 }
                 crate::txn::backoff(waits).await;
                 waits += 1;
@@ -348,12 +350,8 @@ impl KvStore for CoreKv {
     /// Keys of one range are read at the newest state; keys spread over ranges are read at
     /// one oracle timestamp, so the result is one consistent snapshot either way.
     async fn get(&self, keys: Vec<Bytes>) -> Result<ReadSnapshot, KvError> {
-        let refs: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-        let read_ts = match self.one_range(&refs).await {
-            Some(true) => 0,
-            _ => self.fresh_ts().await?,
-        };
-        self.read(&keys, read_ts).await
+        // `read` turns itself into a snapshot read once it finds the keys span ranges.
+        self.read(&keys, 0).await
     }
 
     /// Atomic wherever the keys live: one-phase within a range, two-phase across ranges
@@ -488,9 +486,8 @@ impl CoreKv {
     }
 
     /// A plain write of keys in one range, committed at a timestamp at or above a fresh
-    /// oracle timestamp. Locks of transactions in the way are settled first (a plain write
-    /// holds no locks, so waiting for one cannot deadlock). `CrossRange` if the keys no
-    /// longer share a range.
+    /// oracle timestamp. Locks of transactions in the way are waited for (a plain write holds
+    /// no locks, so waiting cannot deadlock). `CrossRange` if the keys no longer share a range.
     pub(crate) async fn one_phase(
         &self,
         route_key: &[u8],
@@ -498,15 +495,34 @@ impl CoreKv {
         conditions: Vec<pb::Condition>,
         mutations: Vec<pb::Mutation>,
     ) -> Result<WriteOutcome, KvError> {
-        let request_id: u128 = rand::random::<u128>() | 1;
-        let mut request = pb::WriteRequest {
-            conditions,
-            mutations,
-            request_id_hi: (request_id >> 64) as u64,
-            request_id_lo: request_id as u64,
-            min_commit_ts: self.fresh_ts().await?,
-            ..Default::default()
-        };
+        let request = pb::WriteRequest { conditions, mutations, ..Default::default() };
+        let resp = self
+            .send_one_phase(route_key, together, request, PendingLock::Wait)
+            .await?
+            .ok_or_else(|| KvError::TryAgain(LOCKED_TOO_LONG.into()))?;
+        let outcome = if resp.condition_failed { "condition_failed" } else { "committed" };
+        self.metrics().txns.with_label_values(&["1pc", outcome]).inc();
+        Ok(if resp.condition_failed {
+            WriteOutcome::ConditionFailed
+        } else {
+            WriteOutcome::Committed { commit_ts: resp.commit_ts }
+        })
+    }
+
+    /// Sends a one-phase write (plain, or a transaction's with `unchanged_since`) to the range
+    /// holding `route_key`, which must also hold every key in `together`, until the range
+    /// decides it: locks in its way are settled first, and a write whose timestamp fell behind
+    /// a newer write of one of its keys is sent again with a fresh one. `Ok(None)` when it
+    /// gave up on a lock still being committed; `CrossRange` if the keys no longer share a
+    /// range.
+    pub(crate) async fn send_one_phase(
+        &self,
+        route_key: &[u8],
+        together: &[Bytes],
+        mut request: pb::WriteRequest,
+        on_pending: PendingLock,
+    ) -> Result<Option<pb::WriteResponse>, KvError> {
+        request.min_commit_ts = self.fresh_ts().await?;
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         let mut attempt = 0;
         loop {
@@ -518,10 +534,8 @@ impl CoreKv {
             };
             if let Some(lock) = resp.locked {
                 if self.resolve_lock(&lock).await? == LockFate::Pending {
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(KvError::TryAgain(
-                            "a key is locked by a transaction that is still committing".into(),
-                        ));
+                    if on_pending == PendingLock::GiveUp || tokio::time::Instant::now() >= deadline {
+                        return Ok(None);
                     }
                     crate::txn::backoff(attempt).await;
                 }
@@ -532,18 +546,21 @@ impl CoreKv {
                 request.min_commit_ts = self.fresh_ts().await?;
                 continue;
             }
-            self.metrics()
-                .txns
-                .with_label_values(&["1pc", if resp.condition_failed { "condition_failed" } else { "committed" }])
-                .inc();
-            return Ok(if resp.condition_failed {
-                WriteOutcome::ConditionFailed
-            } else {
-                WriteOutcome::Committed { commit_ts: resp.commit_ts }
-            });
+            return Ok(Some(resp));
         }
     }
 }
+
+/// What a one-phase write does about a lock whose transaction is still committing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PendingLock {
+    /// Wait for it (up to [`LOCK_WAIT`]): right for a write that holds no locks itself.
+    Wait,
+    /// Give up at once: a transaction that met one would most likely conflict anyway.
+    GiveUp,
+}
+
+const LOCKED_TOO_LONG: &str = "a key is locked by a transaction that is still committing";
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,8 @@ use strata_proto::core as pb;
 use strata_protocols::kv::{KvError, Mutation, TxnCommit, TxnOutcome};
 
 use super::resolver::LockFate;
-use crate::core_kv::{kv_error, mutation, mutation_key, CoreKv, ROUTES_KEPT_CHANGING};
+use super::{physical_ms, txn_step, wall_ms};
+use crate::core_kv::{kv_error, mutation, mutation_key, CoreKv, PendingLock, ROUTES_KEPT_CHANGING};
 use crate::routing::RouteError;
 
 /// How long locks live past the moment they are written unless heartbeats extend them.
@@ -46,8 +47,9 @@ enum Step {
     Regroup,
 }
 
-fn wall_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+/// A lock TTL (counted from the transaction's start) that gives locks [`LOCK_TTL`] from now.
+fn lock_ttl_ms(start_ts: u64) -> u64 {
+    wall_ms().saturating_sub(physical_ms(start_ts)) + LOCK_TTL.as_millis() as u64
 }
 
 pub async fn commit(kv: &CoreKv, txn: TxnCommit) -> Result<TxnOutcome, KvError> {
@@ -114,55 +116,28 @@ fn record(kv: &CoreKv, path: &str, outcome: &TxnOutcome) {
 /// All keys in one range: conditions, conflict checks and writes in one Raft entry. `None`
 /// when the keys no longer share a range.
 async fn one_phase(kv: &CoreKv, start_ts: u64, share: &Share) -> Result<Option<TxnOutcome>, KvError> {
-    let mut request = pb::WriteRequest {
+    let request = pb::WriteRequest {
         conditions: share.conditions.clone(),
         mutations: share.mutations.clone(),
-        min_commit_ts: kv.fresh_ts().await?,
         unchanged_since: start_ts,
         read_keys: share.read_keys.clone(),
         ..Default::default()
     };
-    let request_id: u128 = rand::random::<u128>() | 1;
-    request.request_id_hi = (request_id >> 64) as u64;
-    request.request_id_lo = request_id as u64;
-    loop {
-        let resp = match kv.send_write(&share.keys[0], &share.keys, request.clone()).await {
-            Ok(resp) => resp,
-            Err(RouteError::SpansRanges) => return Ok(None),
-            Err(e) => return Err(kv_error(e)),
-        };
-        if let Some(lock) = resp.locked {
-            // A transaction still committing would most likely make this one conflict
-            // anyway: give up now rather than wait.
-            if kv.resolve_lock(&lock).await? == LockFate::Pending {
-                record(kv, "1pc", &TxnOutcome::Conflict);
-                return Ok(Some(TxnOutcome::Conflict));
-            }
-            continue;
-        }
-        if resp.ts_too_old {
-            request.min_commit_ts = kv.fresh_ts().await?;
-            continue;
-        }
-        let outcome = if resp.write_conflict {
-            TxnOutcome::Conflict
-        } else if resp.condition_failed {
-            TxnOutcome::ConditionFailed
-        } else {
-            TxnOutcome::Committed { commit_ts: resp.commit_ts }
-        };
-        record(kv, "1pc", &outcome);
-        return Ok(Some(outcome));
-    }
+    let outcome = match kv.send_one_phase(&share.keys[0], &share.keys, request, PendingLock::GiveUp).await {
+        Err(KvError::CrossRange) => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(None) => TxnOutcome::Conflict,
+        Ok(Some(resp)) if resp.write_conflict => TxnOutcome::Conflict,
+        Ok(Some(resp)) if resp.condition_failed => TxnOutcome::ConditionFailed,
+        Ok(Some(resp)) => TxnOutcome::Committed { commit_ts: resp.commit_ts },
+    };
+    record(kv, "1pc", &outcome);
+    Ok(Some(outcome))
 }
 
-fn txn_request(share: &Share, kind: pb::txn_request::Kind, with_writes: bool) -> pb::WriteRequest {
-    pb::WriteRequest {
-        conditions: if with_writes { share.conditions.clone() } else { vec![] },
-        mutations: if with_writes { share.mutations.clone() } else { vec![] },
-        txn: Some(pb::TxnRequest { kind: Some(kind) }),
-        ..Default::default()
-    }
+/// A prewrite carries its range's conditions and mutations; the other steps carry none.
+fn prewrite_request(share: &Share, kind: pb::txn_request::Kind) -> pb::WriteRequest {
+    pb::WriteRequest { conditions: share.conditions.clone(), mutations: share.mutations.clone(), ..txn_step(kind) }
 }
 
 /// Locks one range's keys for the transaction.
@@ -173,7 +148,7 @@ async fn prewrite(kv: &CoreKv, start_ts: u64, primary: &Bytes, ttl_ms: u64, shar
         ttl_ms,
         read_keys: share.read_keys.clone(),
     });
-    let request = txn_request(share, kind, true);
+    let request = prewrite_request(share, kind);
     loop {
         let resp = match kv.send_write(&share.keys[0], &share.keys, request.clone()).await {
             Ok(resp) => resp,
@@ -205,7 +180,7 @@ async fn rollback_all(kv: &CoreKv, start_ts: u64, primary: &Bytes, shares: &[Sha
             primary: primary.clone(),
             keys: share.keys.clone(),
         });
-        kv.send_write(&share.keys[0], &share.keys, txn_request(share, kind, false))
+        kv.send_write(&share.keys[0], &share.keys, txn_step(kind))
     });
     for result in futures::future::join_all(rollbacks).await {
         if let Err(e) = result {
@@ -230,16 +205,16 @@ fn spawn_heartbeat(kv: &CoreKv, start_ts: u64, primary: &Bytes) -> Heartbeat {
     let kv = kv.clone();
     let primary = primary.clone();
     let keys = vec![primary.clone()];
-    let share = Share { keys: keys.clone(), ..Share::default() };
     let started = Instant::now();
     Heartbeat(tokio::spawn(async move {
         loop {
             tokio::time::sleep(LOCK_TTL / 3).await;
-            let ttl_ms = wall_ms().saturating_sub(start_ts >> 16) + LOCK_TTL.as_millis() as u64;
-            let kind =
-                pb::txn_request::Kind::Heartbeat(pb::TxnHeartbeat { primary: primary.clone(), start_ts, ttl_ms });
-            let request = txn_request(&share, kind, false);
-            if let Err(e) = kv.send_write(&primary, &keys, request).await {
+            let kind = pb::txn_request::Kind::Heartbeat(pb::TxnHeartbeat {
+                primary: primary.clone(),
+                start_ts,
+                ttl_ms: lock_ttl_ms(start_ts),
+            });
+            if let Err(e) = kv.send_write(&primary, &keys, txn_step(kind)).await {
                 tracing::debug!(error = %e, elapsed = ?started.elapsed(), "transaction heartbeat failed");
             }
         }
@@ -259,7 +234,7 @@ async fn two_phase(kv: &CoreKv, start_ts: u64, mut shares: Vec<Share>) -> Result
     };
     // Locks expire relative to the transaction's start, which may be long ago (an
     // interactive transaction): give them their full lifetime from now.
-    let ttl_ms = wall_ms().saturating_sub(start_ts >> 16) + LOCK_TTL.as_millis() as u64;
+    let ttl_ms = lock_ttl_ms(start_ts);
     let heartbeat = spawn_heartbeat(kv, start_ts, &primary);
     let result = two_phase_steps(kv, start_ts, &primary, ttl_ms, &shares).await;
     drop(heartbeat);
@@ -279,7 +254,7 @@ async fn commit_share(
     share: &Share,
 ) -> Result<pb::WriteResponse, RouteError> {
     let kind = pb::txn_request::Kind::Commit(pb::Commit { start_ts, commit_ts, keys: share.keys.clone() });
-    kv.send_write(&share.keys[0], &share.keys, txn_request(share, kind, false)).await
+    kv.send_write(&share.keys[0], &share.keys, txn_step(kind)).await
 }
 
 async fn two_phase_steps(

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use strata_proto::core as pb;
 use strata_protocols::kv::KvError;
 
+use super::txn_step;
 use crate::core_kv::{kv_error, CoreKv};
 use crate::routing::Attempt;
 
@@ -25,10 +26,6 @@ pub enum LockFate {
     Settled,
     /// Its transaction is still committing and its lock has not expired.
     Pending,
-}
-
-fn txn_step(kind: pb::txn_request::Kind) -> pb::WriteRequest {
-    pb::WriteRequest { txn: Some(pb::TxnRequest { kind: Some(kind) }), ..Default::default() }
 }
 
 impl CoreKv {
@@ -91,14 +88,14 @@ impl CoreKv {
     /// One pass over every range: settles each lock older than its TTL. Returns how many
     /// locks were settled.
     pub async fn sweep_locks(&self) -> Result<usize, KvError> {
-        let now_ms = strata_core_free_clock_ms();
+        let now_ms = super::wall_ms();
         let mut settled = 0;
         let starts: Vec<Bytes> = self.router().routes().iter().map(|r| r.descriptor.start_key.clone()).collect();
         for start in starts {
             for lock in self.range_locks(start).await? {
                 // The primary's range decides with the oracle's clock; this only skips locks
                 // that are surely still alive.
-                let expires_ms = (lock.start_ts >> 16).saturating_add(lock.ttl_ms);
+                let expires_ms = super::physical_ms(lock.start_ts).saturating_add(lock.ttl_ms);
                 if expires_ms <= now_ms && self.resolve_lock(&lock).await? == LockFate::Settled {
                     settled += 1;
                 }
@@ -106,10 +103,6 @@ impl CoreKv {
         }
         Ok(settled)
     }
-}
-
-fn strata_core_free_clock_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// Sweeps for abandoned locks every `interval`, forever.
