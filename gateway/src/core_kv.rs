@@ -412,6 +412,17 @@ impl KvStore for CoreKv {
         crate::txn::commit::commit(self, txn).await
     }
 
+    async fn scan_at(
+        &self,
+        start: Bytes,
+        end: Bytes,
+        limit: usize,
+        reverse: bool,
+        ts: u64,
+    ) -> Result<Vec<ScannedKey>, KvError> {
+        CoreKv::scan_at(self, start, end, limit, ts, reverse).await
+    }
+
     async fn scan(&self, start: Bytes, end: Bytes, limit: usize) -> Result<Vec<ScannedKey>, KvError> {
         self.ensure_routes().await?;
         let mut out = Vec::new();

@@ -178,6 +178,25 @@ pub trait KvStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<ScannedKey>, KvError>> + Send;
 
+    /// Live keys in `[start, end)` (empty `end` = unbounded) as of timestamp `ts` (a snapshot,
+    /// like [`KvStore::get_at`]), at most `limit`, in ascending key order or, with `reverse`,
+    /// descending. Locks of transactions still committing are settled first, so the result is
+    /// exactly what a transaction reading at `ts` sees.
+    fn scan_at(
+        &self,
+        start: Bytes,
+        end: Bytes,
+        limit: usize,
+        reverse: bool,
+        ts: u64,
+    ) -> impl Future<Output = Result<Vec<ScannedKey>, KvError>> + Send;
+
+    /// True when this store is an open transaction that buffers writes (MULTI/EXEC, a Lua
+    /// script): multi-step commands then run inside it instead of opening their own.
+    fn in_transaction(&self) -> bool {
+        false
+    }
+
     /// Number of live keys in `[start, end)` (empty `end` = unbounded).
     fn count(&self, start: Bytes, end: Bytes) -> impl Future<Output = Result<u64, KvError>> + Send;
 

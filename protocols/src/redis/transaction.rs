@@ -293,6 +293,44 @@ impl<K: KvStore> KvStore for Transaction<'_, K> {
         Err(KvError::Invalid("transactions cannot be nested".into()))
     }
 
+    /// A scan of the snapshot at the *start timestamp* (`ts` is ignored: every read of a
+    /// transaction is at its start) overlaid with the transaction's own writes. The keys
+    /// scanned do not join the read set: the collection commands that scan always read the
+    /// collection's metadata key too, and every change to a collection rewrites that key, so
+    /// a conflict on it covers everything scanned under it.
+    async fn scan_at(
+        &self,
+        start: Bytes,
+        end: Bytes,
+        limit: usize,
+        reverse: bool,
+        _ts: u64,
+    ) -> Result<Vec<ScannedKey>, KvError> {
+        let in_range = |key: &[u8]| key >= start.as_ref() && (end.is_empty() || key < end.as_ref());
+        let buffered: Vec<Bytes> = self.lock().write_order.iter().filter(|k| in_range(k)).cloned().collect();
+        // Each buffered key can hide at most one stored key, so this many stored keys still
+        // leave `limit` survivors whenever that many exist.
+        let fetch = limit.saturating_add(buffered.len());
+        let ts = self.start_ts().await?;
+        let stored = self.kv.scan_at(start.clone(), end.clone(), fetch, reverse, ts).await?;
+        let mut state = self.lock();
+        let now_ms = state.now_ms.unwrap_or_default();
+        let mut merged: std::collections::BTreeMap<Bytes, KeyState> =
+            stored.into_iter().filter(|s| !state.writes.contains_key(&s.key)).map(|s| (s.key, s.state)).collect();
+        for key in buffered {
+            let view = state.view(&key, now_ms);
+            if view.is_live() {
+                merged.insert(key, view);
+            }
+        }
+        let entries = merged.into_iter().map(|(key, state)| ScannedKey { key, state });
+        Ok(if reverse { entries.rev().take(limit).collect() } else { entries.take(limit).collect() })
+    }
+
+    fn in_transaction(&self) -> bool {
+        true
+    }
+
     /// Not a snapshot read, and blind to the transaction's own writes.
     async fn scan(&self, start: Bytes, end: Bytes, limit: usize) -> Result<Vec<ScannedKey>, KvError> {
         self.kv.scan(start, end, limit).await

@@ -38,11 +38,10 @@ impl CommandInfo {
 
     pub fn apply(self) -> Reply {
         match self {
-            CommandInfo::All => Reply::Array(table::all().iter().map(info_reply).collect()),
-            CommandInfo::Count => Reply::Integer(table::all().len() as i64),
+            CommandInfo::All => Reply::Array(table::all().map(info_reply).collect()),
+            CommandInfo::Count => Reply::Integer(table::all().count() as i64),
             CommandInfo::List => Reply::Array(
                 table::all()
-                    .iter()
                     .flat_map(|spec| std::iter::once(spec).chain(spec.subcommands))
                     .map(|spec| name_reply(spec.name))
                     .collect(),
@@ -52,7 +51,7 @@ impl CommandInfo {
                 Reply::Array(names.iter().map(|name| table::find(name).map_or(Reply::Null, info_reply)).collect())
             }
             CommandInfo::Docs(names) if names.is_empty() => {
-                Reply::Map(table::all().iter().map(|spec| (name_reply(spec.name), docs_reply(spec))).collect())
+                Reply::Map(table::all().map(|spec| (name_reply(spec.name), docs_reply(spec))).collect())
             }
             CommandInfo::Docs(names) => Reply::Map(
                 names

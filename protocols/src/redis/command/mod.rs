@@ -20,6 +20,7 @@ mod get;
 mod getdel;
 mod getex;
 mod getrange;
+mod hash;
 mod hello;
 mod incr;
 mod incrbyfloat;
@@ -140,6 +141,7 @@ enum Kind {
     Expire(expire::Expire),
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
+    Hash(hash::Hash),
 }
 
 impl Command {
@@ -170,7 +172,9 @@ impl Command {
             return Err(RedisError::NoAuth);
         }
         let keys = spec.keys(args);
-        let serial = session.in_multi() || session.is_watching();
+        // Commands whose keys the table cannot locate (numkeys arguments) run alone, so that
+        // pipelined commands on the same keys can never overtake each other.
+        let serial = session.in_multi() || session.is_watching() || spec.has_flag("movablekeys");
         if session.in_multi() && !multi::runs_inside_multi(spec.name) {
             return Ok(Command { action: Action::Queue(args.to_vec()), keys, serial });
         }
@@ -256,6 +260,7 @@ impl Kind {
             "expire" | "pexpire" | "expireat" | "pexpireat" => Kind::Expire(expire::Expire::parse(name, args)?),
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
+            name if let Some(parsed) = hash::Hash::parse(name, args) => Kind::Hash(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -338,6 +343,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Expire(c) => c.apply(kv).await,
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
+        Kind::Hash(c) => c.apply(kv, ctx).await,
     }
 }
 

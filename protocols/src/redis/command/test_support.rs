@@ -275,6 +275,26 @@ impl KvStore for FakeKv {
             .collect())
     }
 
+    async fn scan_at(
+        &self,
+        start: Bytes,
+        end: Bytes,
+        limit: usize,
+        reverse: bool,
+        ts: u64,
+    ) -> Result<Vec<ScannedKey>, KvError> {
+        let mut state = self.lock();
+        state.reads += 1;
+        let keys: Vec<&Bytes> = state.records.keys().filter(|k| Self::in_range(k, &start, &end)).collect();
+        let ordered: Box<dyn Iterator<Item = &&Bytes>> =
+            if reverse { Box::new(keys.iter().rev()) } else { Box::new(keys.iter()) };
+        Ok(ordered
+            .map(|k| ScannedKey { key: (*k).clone(), state: Self::key_state_at(&state, k, ts) })
+            .filter(|s| s.state.is_live())
+            .take(limit)
+            .collect())
+    }
+
     async fn count(&self, start: Bytes, end: Bytes) -> Result<u64, KvError> {
         let state = self.lock();
         Ok(state

@@ -8,6 +8,26 @@ use bytes::Bytes;
 
 use super::super::error::RedisError;
 
+mod bitmap;
+mod hash;
+mod list;
+mod scripting;
+mod server;
+mod set;
+mod zset;
+
+/// The command families; each file lists its commands in Redis 7.0.15's COMMAND format.
+const FAMILIES: &[&[CommandSpec]] = &[
+    BASE,
+    hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    bitmap::COMMANDS,
+    scripting::COMMANDS,
+    server::COMMANDS,
+];
+
 /// Static description of one command or subcommand.
 #[derive(Debug)]
 pub struct CommandSpec {
@@ -69,7 +89,7 @@ pub fn lookup(args: &[Bytes]) -> Result<&'static CommandSpec, RedisError> {
     let Some(name) = args.first() else {
         return Err(RedisError::UnknownCommand { name: Bytes::new(), args: Vec::new() });
     };
-    let Some(spec) = COMMANDS.iter().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name)) else {
+    let Some(spec) = all().find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name)) else {
         return Err(RedisError::UnknownCommand {
             name: name.clone(),
             args: args.get(1..).unwrap_or_default().to_vec(),
@@ -93,13 +113,13 @@ pub fn lookup(args: &[Bytes]) -> Result<&'static CommandSpec, RedisError> {
 }
 
 /// Every top-level command, in the order COMMAND lists them.
-pub fn all() -> &'static [CommandSpec] {
-    &COMMANDS
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+    FAMILIES.iter().flat_map(|family| family.iter())
 }
 
 /// A spec by its full lowercase name (`get`, `client|setname`).
 pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
-    COMMANDS.iter().find_map(|spec| {
+    all().find_map(|spec| {
         if spec.name.as_bytes().eq_ignore_ascii_case(name) {
             Some(spec)
         } else {
@@ -254,7 +274,8 @@ const COMMAND_SUBCOMMANDS: [CommandSpec; 5] = [
     },
 ];
 
-const COMMANDS: [CommandSpec; 53] = [
+/// Connection, server, string, keyspace and transaction commands.
+const BASE: &[CommandSpec] = &[
     CommandSpec {
         name: "ping",
         arity: -1,

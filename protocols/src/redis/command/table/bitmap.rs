@@ -1,0 +1,5 @@
+//! Bitmap and HyperLogLog commands.
+
+use super::CommandSpec;
+
+pub(super) const COMMANDS: &[CommandSpec] = &[];

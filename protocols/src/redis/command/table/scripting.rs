@@ -1,0 +1,5 @@
+//! Lua scripting commands.
+
+use super::CommandSpec;
+
+pub(super) const COMMANDS: &[CommandSpec] = &[];

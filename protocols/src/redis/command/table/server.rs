@@ -1,0 +1,5 @@
+//! Server introspection and pub/sub commands.
+
+use super::CommandSpec;
+
+pub(super) const COMMANDS: &[CommandSpec] = &[];
