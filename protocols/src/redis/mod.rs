@@ -29,6 +29,7 @@ pub mod collection;
 mod command;
 pub mod error;
 pub mod keyspace;
+pub mod latches;
 mod long_double;
 mod retry;
 pub mod session;

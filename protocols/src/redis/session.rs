@@ -30,6 +30,9 @@ pub struct ServerContext {
     pub total_connections_received: AtomicU64,
     /// Commands executed since start; [`super::execute`] increments it.
     pub total_commands_processed: AtomicU64,
+    /// Write commands latch their keys so this gateway's writers of a hot key queue instead
+    /// of conflicting (see [`super::latches`]).
+    pub latches: super::latches::KeyLatches,
 }
 
 impl ServerContext {
@@ -45,6 +48,7 @@ impl ServerContext {
             connected_clients: AtomicUsize::new(0),
             total_connections_received: AtomicU64::new(0),
             total_commands_processed: AtomicU64::new(0),
+            latches: super::latches::KeyLatches::default(),
         }
     }
 

@@ -54,6 +54,8 @@ pub struct Command {
     keys: Vec<Bytes>,
     /// Parsed while a MULTI was open or keys were WATCHed: runs in order, alone.
     serial: bool,
+    /// A write that latches its keys while it runs (see [`crate::redis::latches`]).
+    latch: bool,
 }
 
 /// What a command needs to run safely next to others in a pipeline.
@@ -158,7 +160,7 @@ impl Command {
                 let exec = args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"exec"));
                 if session.in_multi() || exec {
                     let action = Action::Reject { error: err.to_reply(), exec };
-                    Ok(Command { action, keys: Vec::new(), serial: true })
+                    Ok(Command { action, keys: Vec::new(), serial: true, latch: false })
                 } else {
                     Err(err.to_reply())
                 }
@@ -176,10 +178,15 @@ impl Command {
         // pipelined commands on the same keys can never overtake each other.
         let serial = session.in_multi() || session.is_watching() || spec.has_flag("movablekeys");
         if session.in_multi() && !multi::runs_inside_multi(spec.name) {
-            return Ok(Command { action: Action::Queue(args.to_vec()), keys, serial });
+            return Ok(Command { action: Action::Queue(args.to_vec()), keys, serial, latch: false });
         }
         let action = Action::parse(spec.name, args)?;
-        Ok(Command { action, keys, serial })
+        let latch = matches!(action, Action::Run(_))
+            && spec.has_flag("write")
+            && !spec.has_flag("blocking")
+            && !spec.has_flag("movablekeys")
+            && !keys.is_empty();
+        Ok(Command { action, keys, serial, latch })
     }
 
     /// How this command may be scheduled relative to its neighbours in a pipeline.
@@ -284,7 +291,10 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
     }
     let close = matches!(cmd.action, Action::Run(Kind::Quit));
     let result = match cmd.action {
-        Action::Run(kind) => run(kind, session, kv, ctx).await,
+        Action::Run(kind) => {
+            let _latched = if cmd.latch { Some(ctx.latches.acquire(&cmd.keys).await) } else { None };
+            run(kind, session, kv, ctx).await
+        }
         Action::Multi => Ok(multi::multi(session)),
         Action::Exec => multi::exec(session, kv, ctx).await,
         Action::Discard => Ok(multi::discard(session)),
