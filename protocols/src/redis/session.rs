@@ -33,6 +33,8 @@ pub struct ServerContext {
     /// Write commands latch their keys so this gateway's writers of a hot key queue instead
     /// of conflicting (see [`super::latches`]).
     pub latches: super::latches::KeyLatches,
+    /// Single-key writes of one key are committed in batches (see `command::combine`).
+    pub(crate) combiner: super::command::combine::Combiner,
 }
 
 impl ServerContext {
@@ -49,6 +51,7 @@ impl ServerContext {
             total_connections_received: AtomicU64::new(0),
             total_commands_processed: AtomicU64::new(0),
             latches: super::latches::KeyLatches::default(),
+            combiner: Default::default(),
         }
     }
 

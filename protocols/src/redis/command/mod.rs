@@ -7,6 +7,7 @@
 mod append;
 mod auth;
 mod client;
+pub(crate) mod combine;
 mod command_info;
 mod copy;
 mod dbsize;
@@ -291,8 +292,15 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
     }
     let close = matches!(cmd.action, Action::Run(Kind::Quit));
     let result = match cmd.action {
+        // A single-key write joins its key's group commit (see [`combine`]); outside a
+        // transaction only: inside one, the transaction already orders everything.
+        Action::Run(kind) if cmd.latch && cmd.keys.len() == 1 && !kv.in_transaction() => {
+            let key = cmd.keys.into_iter().next().unwrap_or_default();
+            return Outcome { reply: ctx.combiner.submit(key, kind, session.clone(), kv, ctx).await, close };
+        }
         Action::Run(kind) => {
-            let _latched = if cmd.latch { Some(ctx.latches.acquire(&cmd.keys).await) } else { None };
+            let _latched =
+                if cmd.latch && !kv.in_transaction() { Some(ctx.latches.acquire(&cmd.keys).await) } else { None };
             run(kind, session, kv, ctx).await
         }
         Action::Multi => Ok(multi::multi(session)),
