@@ -73,6 +73,17 @@ TWO_RANGES=(MSET key:__rand_int__ v txn:c:__rand_int__ v)
 echo "running 2-key MSET, same range vs two ranges ..." >&2
 TXN_CSV=$(txn "$REDIS_PORT" redis "${ONE_RANGE[@]}"; txn "$STRATA_PORT" 1pc "${ONE_RANGE[@]}"; txn "$STRATA_PORT" 2pc "${TWO_RANGES[@]}")
 
+# Collections: redis-benchmark's own tests. Each targets ONE key (mylist, myset, myhash,
+# myzset, counter) with random members, so on Strata they measure a hot key's group commit.
+COLL_TESTS=incr,lpush,rpush,lpop,rpop,sadd,hset,spop,zadd,zpopmin,lrange_100
+coll() { # port -> CSV lines
+  redis-benchmark -h 127.0.0.1 -p "$1" -t "$COLL_TESTS" -c "$CLIENTS" -n "$TXN_REQUESTS" -r 100000 --csv 2>/dev/null \
+    | tr -d '"' | grep -vE '^(test|)$' | grep ','
+}
+echo "running collection tests ($COLL_TESTS) ..." >&2
+COLL_REDIS=$(coll "$REDIS_PORT")
+COLL_STRATA=$(coll "$STRATA_PORT")
+
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
 echo
 echo "Date: $(date -u +%Y-%m-%d)  Machine: $(nproc) vCPU ($CPU), $(free -g | awk '/Mem:/{print $2}') GiB RAM"
@@ -103,3 +114,17 @@ for pair in "redis:redis-server" "1pc:strata, keys in one range (1PC)" "2pc:stra
   printf '| %-34s | %10s | %8s | %8s |\n' "$name" "$(echo "$row" | cut -d, -f2)" "$(echo "$row" | cut -d, -f5)" \
     "$(echo "$row" | cut -d, -f7)"
 done
+echo
+echo "Hot-key collection commands: redis-benchmark -t $COLL_TESTS -c $CLIENTS -n $TXN_REQUESTS -r 100000"
+echo "(every test hits one key; on Strata that key's writes are group-committed)"
+echo
+printf '| %-28s | %10s | %10s | %8s | %8s | %8s |\n' test "redis ops/s" "strata ops/s" "vs redis" "p50 ms" "p99 ms"
+printf '|------------------------------|------------|------------|----------|----------|----------|\n'
+while IFS=, read -r t rps _; do
+  row=$(echo "$COLL_STRATA" | grep -F "$t," | head -1)
+  ops=$(echo "$row" | cut -d, -f2)
+  [ -z "$ops" ] && ops=0
+  ratio=$(awk -v s="$ops" -v r="$rps" 'BEGIN { printf "%.0f%%", 100 * s / r }')
+  printf '| %-28s | %10s | %10s | %8s | %8s | %8s |\n' "$t" "$rps" "$ops" "$ratio" "$(echo "$row" | cut -d, -f5)" \
+    "$(echo "$row" | cut -d, -f7)"
+done <<<"$COLL_REDIS"
