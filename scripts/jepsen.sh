@@ -14,9 +14,9 @@ mkdir -p "$OUT"
 
 if [ "${1:-}" = "--long" ]; then
   RUNS=(
-    "register kill,pause,partition,clock,split,transfer 120"
-    "list-append kill,pause,partition,clock,split,transfer 120"
-    "bank kill,pause,partition,clock,split,transfer 120"
+    "register kill,pause,partition,clock,split,transfer,gateway-partition 120"
+    "list-append kill,pause,partition,clock,split,transfer,gateway-partition 120"
+    "bank kill,pause,partition,clock,split,transfer,gateway-partition 120"
     "register partition 120"
     "list-append partition,split 120"
     "bank kill,split 120"

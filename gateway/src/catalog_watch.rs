@@ -291,7 +291,8 @@ impl CatalogWatcher {
     }
 
     async fn open(&self, addr: &str, from_version: u64) -> Result<tonic::Streaming<pb::CatalogEvent>, Status> {
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let dial = strata_proto::test_hooks::dial_address(addr);
+        let endpoint = Endpoint::from_shared(format!("http://{dial}"))
             .map_err(|e| Status::invalid_argument(format!("bad core address {addr}: {e}")))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)

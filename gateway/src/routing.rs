@@ -161,7 +161,8 @@ impl Router {
         Ok(match cached {
             Some(ch) => ch,
             None => {
-                let ch = Endpoint::from_shared(format!("http://{addr}"))
+                let dial = strata_proto::test_hooks::dial_address(addr);
+                let ch = Endpoint::from_shared(format!("http://{dial}"))
                     .map_err(|e| RouteError::Unavailable(format!("bad core address {addr}: {e}")))?
                     .connect_timeout(Duration::from_millis(500))
                     .tcp_nodelay(true)

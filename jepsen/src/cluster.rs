@@ -32,6 +32,8 @@ pub struct Node {
 pub struct Gateway {
     pub redis_port: u16,
     process: Option<Child>,
+    /// The gateway's way to each core node (by id), through a proxy that can be cut.
+    links: HashMap<u64, Proxy>,
 }
 
 pub struct Cluster {
@@ -77,7 +79,11 @@ impl Cluster {
         }
         for _ in 0..gateways {
             let redis_port = free_port();
-            cluster.gateways.push(Gateway { redis_port, process: None });
+            let mut links = HashMap::new();
+            for (id, addr) in &targets {
+                links.insert(*id, Proxy::start(addr.clone()).await?);
+            }
+            cluster.gateways.push(Gateway { redis_port, process: None, links });
             let g = cluster.gateways.len() - 1;
             cluster.spawn_gateway(g)?;
         }
@@ -113,11 +119,17 @@ impl Cluster {
     fn spawn_gateway(&mut self, g: usize) -> anyhow::Result<()> {
         let core = self.nodes.iter().map(|n| n.addr.clone()).collect::<Vec<_>>().join(",");
         let port = self.gateways[g].redis_port;
+        let via: Vec<String> = self.gateways[g]
+            .links
+            .iter()
+            .map(|(id, proxy)| format!("{}={}", self.nodes[self.index(*id)].addr, proxy.listen))
+            .collect();
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.root.join(format!("gateway-{g}.log")))?;
         let child = Command::new(&self.strata)
             .args(["gateway", "--core", &core, "--redis", &format!("127.0.0.1:{port}")])
             .args(["--grpc", &format!("127.0.0.1:{}", free_port()), "--metrics", &format!("127.0.0.1:{}", free_port())])
+            .env("STRATA_TEST_DIAL_VIA", via.join(","))
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -185,11 +197,19 @@ impl Cluster {
         }
     }
 
-    pub fn heal(&self) {
-        for node in &self.nodes {
-            for proxy in node.links.values() {
-                proxy.set_cut(false);
+    /// Cuts (or heals) gateway `g`'s links to the core nodes `ids`, both ways.
+    pub fn set_gateway_links(&self, g: usize, ids: &[u64], cut: bool) {
+        for id in ids {
+            if let Some(proxy) = self.gateways.get(g).and_then(|gw| gw.links.get(id)) {
+                proxy.set_cut(cut);
             }
+        }
+    }
+
+    pub fn heal(&self) {
+        let core = self.nodes.iter().flat_map(|n| n.links.values());
+        for proxy in core.chain(self.gateways.iter().flat_map(|g| g.links.values())) {
+            proxy.set_cut(false);
         }
     }
 

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::seq::IndexedRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -31,6 +31,9 @@ pub enum Fault {
     Split,
     /// Move the leadership of a random workload key's range to a random node (it campaigns).
     Transfer,
+    /// Cut a gateway from some core nodes: one node, a majority, or all of them.
+    #[serde(rename = "gateway-partition")]
+    GatewayPartition,
 }
 
 impl std::str::FromStr for Fault {
@@ -43,7 +46,10 @@ impl std::str::FromStr for Fault {
             "clock" => Ok(Fault::Clock),
             "split" => Ok(Fault::Split),
             "transfer" => Ok(Fault::Transfer),
-            other => Err(format!("unknown nemesis {other:?} (kill, pause, partition, clock, split, transfer)")),
+            "gateway-partition" => Ok(Fault::GatewayPartition),
+            other => Err(format!(
+                "unknown nemesis {other:?} (kill, pause, partition, clock, split, transfer, gateway-partition)"
+            )),
         }
     }
 }
@@ -136,6 +142,14 @@ impl Nemesis {
                 let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());
                 cluster.split(&key).await?;
                 format!("split at {}", String::from_utf8_lossy(&key))
+            }
+            Fault::GatewayPartition => {
+                let g = rand::rng().random_range(0..cluster.gateways.len().max(1));
+                let mut cut = ids.clone();
+                cut.shuffle(&mut rand::rng());
+                cut.truncate(rand::rng().random_range(1..=ids.len()));
+                cluster.set_gateway_links(g, &cut, true);
+                format!("cut gateway {g} from nodes {cut:?}")
             }
             Fault::Transfer => {
                 let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());

@@ -49,6 +49,7 @@ fn fault_color(fault: Fault) -> &'static str {
         Fault::Clock => "#2a9d8f",
         Fault::Split => "#457b9d",
         Fault::Transfer => "#6a994e",
+        Fault::GatewayPartition => "#e9c46a",
     }
 }
 

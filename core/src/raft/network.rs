@@ -31,29 +31,13 @@ pub struct PeerChannels {
     appends: super::batch::AppendBatchers,
 }
 
-/// Test-only: `STRATA_TEST_DIAL_VIA="addr=proxy,addr=proxy"` makes this node reach peer `addr`
-/// through `proxy`. The fault-injection harness (`jepsen/`) gives every node its own proxy
-/// per peer, so it can cut the link between any two nodes in either direction.
-pub const DIAL_VIA_ENV: &str = "STRATA_TEST_DIAL_VIA";
-
-fn dial_via() -> &'static HashMap<String, String> {
-    static MAP: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
-    MAP.get_or_init(|| {
-        let raw = std::env::var(DIAL_VIA_ENV).unwrap_or_default();
-        raw.split(',')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(addr, proxy)| (addr.trim().to_string(), proxy.trim().to_string()))
-            .collect()
-    })
-}
-
 impl PeerChannels {
     pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(ch) = channels.get(addr) {
             return Ok(ch.clone());
         }
-        let dial = dial_via().get(addr).map(String::as_str).unwrap_or(addr);
+        let dial = strata_proto::test_hooks::dial_address(addr);
         let ch = Endpoint::from_shared(format!("http://{dial}"))?
             .connect_timeout(Duration::from_millis(500))
             .tcp_nodelay(true)
