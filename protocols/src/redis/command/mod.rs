@@ -29,7 +29,9 @@ mod mset;
 mod multi;
 mod persist;
 mod ping;
+mod pubsub;
 mod rename;
+mod reset;
 mod select;
 mod set;
 mod setrange;
@@ -140,6 +142,10 @@ enum Kind {
     Expire(expire::Expire),
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
+    Subscription(pubsub::Subscription),
+    Publish(pubsub::Publish),
+    Pubsub(pubsub::PubsubQuery),
+    Reset,
 }
 
 impl Command {
@@ -169,6 +175,12 @@ impl Command {
         if session.needs_auth(ctx) && !spec.has_flag("no_auth") {
             return Err(RedisError::NoAuth);
         }
+        if session.is_subscribed()
+            && session.protocol == crate::resp::ProtocolVersion::Resp2
+            && !pubsub::allowed_when_subscribed(spec.name)
+        {
+            return Err(RedisError::SubscribedContext(spec.name));
+        }
         let keys = spec.keys(args);
         let serial = session.in_multi() || session.is_watching();
         if session.in_multi() && !multi::runs_inside_multi(spec.name) {
@@ -196,7 +208,9 @@ impl Command {
             | Kind::Client(_)
             | Kind::Info(_)
             | Kind::DbSize
-            | Kind::Flush => Access::Barrier,
+            | Kind::Flush
+            | Kind::Subscription(_)
+            | Kind::Reset => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
     }
@@ -256,6 +270,12 @@ impl Kind {
             "expire" | "pexpire" | "expireat" | "pexpireat" => Kind::Expire(expire::Expire::parse(name, args)?),
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
+            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" => {
+                Kind::Subscription(pubsub::Subscription::parse(name, args))
+            }
+            "publish" => Kind::Publish(pubsub::Publish::parse(args)?),
+            n if n.starts_with("pubsub|") => Kind::Pubsub(pubsub::PubsubQuery::parse(n, args)?),
+            "reset" => Kind::Reset,
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -288,6 +308,11 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
         Action::Queue(args) => Ok(multi::queue(args, session)),
         Action::Reject { error, exec } => Ok(multi::reject(error, exec, session)),
     };
+    // Subscription changes take effect once the command (or the whole EXEC) has run.
+    if !session.pubsub.pending.is_empty() {
+        let changes = std::mem::take(&mut session.pubsub.pending);
+        ctx.pubsub.update(session.client_id, &changes);
+    }
     Outcome { reply: reply_of(result), close }
 }
 
@@ -307,7 +332,7 @@ fn reply_of(result: Result<Reply, RedisError>) -> Reply {
 /// this against a [`super::transaction::Transaction`] without recursing).
 async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
     match kind {
-        Kind::Ping(c) => Ok(c.apply()),
+        Kind::Ping(c) => Ok(c.apply(session)),
         Kind::Echo(c) => Ok(c.apply()),
         Kind::Hello(c) => c.apply(session, ctx),
         Kind::Auth(c) => c.apply(session, ctx),
@@ -338,6 +363,10 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Expire(c) => c.apply(kv).await,
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
+        Kind::Subscription(c) => Ok(c.apply(session)),
+        Kind::Publish(c) => Ok(c.apply(ctx).await),
+        Kind::Pubsub(c) => Ok(c.apply(ctx).await),
+        Kind::Reset => Ok(reset::apply(session, ctx)),
     }
 }
 
@@ -359,6 +388,8 @@ pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
 
 #[cfg(test)]
 mod multi_tests;
+#[cfg(test)]
+mod pubsub_tests;
 #[cfg(test)]
 mod rename_tests;
 #[cfg(test)]
