@@ -10,3 +10,9 @@ pub mod core {
 pub mod kv {
     tonic::include_proto!("strata.kv.v1");
 }
+
+/// The internal API between gateways (`strata.gateway.v1`): Redis Pub/Sub delivery and
+/// subscription counts across gateways; see `proto/strata/gateway.proto`.
+pub mod gateway {
+    tonic::include_proto!("strata.gateway.v1");
+}

@@ -9,6 +9,7 @@ mod durability;
 mod expiry;
 mod grpc_api;
 mod protocol;
+mod pubsub;
 mod raw;
 mod routing;
 mod split;

@@ -41,6 +41,11 @@ pub trait PubSub: std::fmt::Debug + Send + Sync {
 
     /// The number of distinct patterns subscribed to.
     fn numpat(&self) -> BoxFuture<'static, u64>;
+
+    /// The receiving end of a subscribed connection's mailbox, once (`None` if it has no
+    /// subscriptions or already took it). Dropping it unsubscribes the connection from
+    /// everything, so the connection keeps it until it closes.
+    fn take_inbox(&self, client: u64) -> Option<Inbox>;
 }
 
 /// One change of a connection's subscriptions.

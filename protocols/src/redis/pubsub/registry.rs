@@ -38,9 +38,14 @@ impl Default for OutputLimits {
     }
 }
 
-/// Subscribers of this process, by channel and by pattern.
-#[derive(Debug, Default)]
+/// Subscribers of this process, by channel and by pattern. Cheap to clone (shared state).
+#[derive(Clone, Debug, Default)]
 pub struct Registry {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
     state: RwLock<State>,
     limits: OutputLimits,
 }
@@ -136,7 +141,7 @@ impl Mailbox {
 pub struct Inbox {
     receiver: mpsc::UnboundedReceiver<Delivery>,
     mailbox: Arc<Mailbox>,
-    registry: Arc<Registry>,
+    registry: Registry,
 }
 
 impl Inbox {
@@ -160,16 +165,20 @@ impl Inbox {
         self.mailbox.killed.load(Ordering::Acquire)
     }
 
-    /// Resolves once the subscriber fell too far behind and must be disconnected.
-    pub async fn killed(&self) {
-        loop {
-            let notified = self.mailbox.kill.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_killed() {
-                return;
+    /// Resolves once the subscriber fell too far behind and must be disconnected. The future
+    /// does not borrow the inbox, so it can be awaited next to [`Inbox::recv`].
+    pub fn killed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mailbox = self.mailbox.clone();
+        async move {
+            loop {
+                let notified = mailbox.kill.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if mailbox.killed.load(Ordering::Acquire) {
+                    return;
+                }
+                notified.await;
             }
-            notified.await;
         }
     }
 
@@ -187,19 +196,19 @@ impl Drop for Inbox {
 
 impl Registry {
     pub fn new(limits: OutputLimits) -> Self {
-        Registry { state: RwLock::default(), limits }
+        Registry { shared: Arc::new(Shared { state: RwLock::default(), limits }) }
     }
 
     pub fn limits(&self) -> OutputLimits {
-        self.limits
+        self.shared.limits
     }
 
     fn read(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.state.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
-        self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared.state.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Applies a connection's subscription changes. The connection gets a mailbox with its
@@ -269,7 +278,7 @@ impl Registry {
     /// The receiving end of a subscribed connection's mailbox (once; `None` if the connection
     /// has no mailbox or already took it). Dropping it unsubscribes the connection from
     /// everything.
-    pub fn take_inbox(self: &Arc<Self>, client: u64) -> Option<Inbox> {
+    pub fn take_inbox(&self, client: u64) -> Option<Inbox> {
         let mut state = self.write();
         let entry = state.clients.get_mut(&client)?;
         let receiver = entry.receiver.take()?;
@@ -299,7 +308,7 @@ impl Registry {
             let mut push = |mailbox: &Arc<Mailbox>, pattern: Option<&Bytes>| {
                 let delivery =
                     Delivery { pattern: pattern.cloned(), channel: channel.clone(), payload: payload.clone() };
-                match mailbox.enqueue(delivery, &self.limits) {
+                match mailbox.enqueue(delivery, &self.shared.limits) {
                     Enqueued::Yes => receivers += 1,
                     Enqueued::No => {}
                     Enqueued::Overflow => overflowed.push(mailbox.client),
@@ -396,6 +405,10 @@ impl PubSub for Registry {
         let count = self.local_patterns().len() as u64;
         Box::pin(async move { count })
     }
+
+    fn take_inbox(&self, client: u64) -> Option<Inbox> {
+        Registry::take_inbox(self, client)
+    }
 }
 
 #[cfg(test)]
@@ -423,7 +436,7 @@ mod tests {
 
     #[test]
     fn channel_and_pattern_subscribers_receive_in_order() {
-        let registry = Arc::new(Registry::default());
+        let registry = Registry::default();
         registry.apply(1, &[sub("news"), psub("n*")]);
         registry.apply(2, &[sub("news")]);
         let mut one = registry.take_inbox(1).unwrap();
@@ -446,7 +459,7 @@ mod tests {
 
     #[test]
     fn counts_and_listings() {
-        let registry = Arc::new(Registry::default());
+        let registry = Registry::default();
         registry.apply(1, &[sub("a"), sub("b"), psub("x*"), psub("y*")]);
         registry.apply(2, &[sub("a"), psub("x*")]);
         let mut channels = registry.local_channels(None);
@@ -462,7 +475,7 @@ mod tests {
 
     #[test]
     fn dropping_the_inbox_unsubscribes_everything() {
-        let registry = Arc::new(Registry::default());
+        let registry = Registry::default();
         registry.apply(7, &[sub("a"), psub("*")]);
         let inbox = registry.take_inbox(7).unwrap();
         drop(inbox);
@@ -473,7 +486,7 @@ mod tests {
 
     #[test]
     fn a_mailbox_never_taken_is_forgotten_once_empty() {
-        let registry = Arc::new(Registry::default());
+        let registry = Registry::default();
         registry.apply(3, &[sub("a"), SubscriptionChange::Unsubscribe(b("a"))]);
         assert!(registry.take_inbox(3).is_none());
         assert!(registry.read().clients.is_empty());
@@ -481,7 +494,7 @@ mod tests {
 
     #[test]
     fn messages_wait_in_the_mailbox_until_the_inbox_is_taken() {
-        let registry = Arc::new(Registry::default());
+        let registry = Registry::default();
         registry.apply(4, &[sub("a")]);
         assert_eq!(registry.deliver(&b("a"), &b("early")), 1);
         let mut inbox = registry.take_inbox(4).unwrap();
@@ -491,7 +504,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_past_the_hard_limit_is_disconnected() {
         let limits = OutputLimits { hard_bytes: 1000, soft_bytes: 1000, soft_duration: Duration::from_secs(60) };
-        let registry = Arc::new(Registry::new(limits));
+        let registry = Registry::new(limits);
         registry.apply(1, &[sub("a")]);
         registry.apply(2, &[sub("a")]);
         let slow = registry.take_inbox(1).unwrap();
@@ -515,7 +528,7 @@ mod tests {
     #[test]
     fn a_subscriber_over_the_soft_limit_for_too_long_is_disconnected() {
         let limits = OutputLimits { hard_bytes: 1 << 20, soft_bytes: 100, soft_duration: Duration::from_millis(30) };
-        let registry = Arc::new(Registry::new(limits));
+        let registry = Registry::new(limits);
         registry.apply(1, &[sub("a")]);
         let slow = registry.take_inbox(1).unwrap();
         let payload = Bytes::from(vec![b'x'; 100]);
@@ -529,7 +542,7 @@ mod tests {
     #[test]
     fn a_subscriber_back_under_the_soft_limit_resets_its_clock() {
         let limits = OutputLimits { hard_bytes: 1 << 20, soft_bytes: 200, soft_duration: Duration::from_millis(30) };
-        let registry = Arc::new(Registry::new(limits));
+        let registry = Registry::new(limits);
         registry.apply(1, &[sub("a")]);
         let mut inbox = registry.take_inbox(1).unwrap();
         let payload = Bytes::from(vec![b'x'; 200]);
