@@ -9,6 +9,7 @@ use tokio::io::AsyncReadExt;
 use crate::cluster::{connect, eventually, Cluster, ExtraGateway};
 use crate::compat::ReferenceRedis;
 use crate::raw::{encode_command, RawConn};
+use crate::routing::gateway_metric;
 
 /// How long a gateway may take to see another in its peer list: the lease refresh interval
 /// (3 s) plus a scan, with room for a slow machine.
@@ -196,12 +197,17 @@ async fn a_stopped_gateway_leaves_the_mesh() {
     let mut subscriber = RawConn::connect(b.redis_port).await;
     subscriber.cmd("SUBSCRIBE gone").await;
     wait_for_numsub(&cluster.redis_url(), "gone", 1).await;
+    assert_eq!(gateway_metric(&cluster, "strata_gateway_pubsub_peers", "").await, 1);
     b.stop();
     // A clean shutdown withdraws the lease; A stops counting B's subscribers.
     wait_for_numsub(&cluster.redis_url(), "gone", 0).await;
     let mut conn = cluster.connection().await;
     let receivers: i64 = redis::cmd("PUBLISH").arg("gone").arg("x").query_async(&mut conn).await.unwrap();
     assert_eq!(receivers, 0);
+    eventually(MESH_WAIT, "the peer to leave", || async {
+        (gateway_metric(&cluster, "strata_gateway_pubsub_peers", "").await == 0).then_some(())
+    })
+    .await;
 }
 
 /// A subscriber that stops reading is disconnected once more than 32 MiB (Redis's
@@ -243,4 +249,7 @@ async fn a_subscriber_that_stops_reading_is_disconnected() {
     })
     .await;
     assert!(closed.is_ok(), "the slow subscriber's connection was not closed");
+    assert_eq!(gateway_metric(&cluster, "strata_gateway_pubsub_slow_subscribers_disconnected_total", "").await, 1);
+    // The publisher's connection is unaffected.
+    assert_eq!(publisher.cmd("PING").await, "+PONG\r\n");
 }
