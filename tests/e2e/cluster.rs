@@ -327,7 +327,7 @@ impl Cluster {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("start strata gateway");
-        let gateway = ExtraGateway { process: Some(process), redis_port, grpc_port };
+        let gateway = ExtraGateway { process: Some(process), redis_port };
         let url = gateway.redis_url();
         eventually(Duration::from_secs(60), "the extra gateway to serve", || {
             let url = url.clone();
@@ -352,7 +352,6 @@ impl Cluster {
 pub struct ExtraGateway {
     process: Option<Child>,
     pub redis_port: u16,
-    pub grpc_port: u16,
 }
 
 impl ExtraGateway {
