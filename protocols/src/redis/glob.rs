@@ -233,6 +233,14 @@ mod tests {
     }
 
     #[test]
+    fn nesting_is_bounded_like_redis() {
+        // redis-server 7.0.15: `a*` repeated 1001 times matches 1001 `a`s, 1002 times does not
+        // (each `*` but the last recurses once; deeper than 1000 levels is no match).
+        assert!(m(&"a*".repeat(1001), &"a".repeat(1001)));
+        assert!(!m(&"a*".repeat(1002), &"a".repeat(1002)));
+    }
+
+    #[test]
     fn abusive_patterns_end_quickly() {
         let pattern = "a*".repeat(50) + "b";
         let string = "a".repeat(60);
