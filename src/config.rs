@@ -24,6 +24,7 @@
 //! rate_limit = 100000         # commands/s for the whole gateway (default: unlimited)
 //! client_rate_limit = 5000     # commands/s per connection (default: unlimited)
 //! max_in_flight = 10000        # commands executing at once
+//! advertise_grpc = "10.0.0.5:50051"  # where other gateways reach this one (Pub/Sub); default: grpc
 //! ```
 
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ pub struct GatewayFile {
     pub rate_limit: Option<u32>,
     pub client_rate_limit: Option<u32>,
     pub max_in_flight: Option<usize>,
+    pub advertise_grpc: Option<String>,
 }
 
 /// Commands executing at once per gateway unless configured.
@@ -163,6 +165,7 @@ pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<st
         metrics: args.metrics.or(file.metrics).unwrap_or_else(|| addr("127.0.0.1:9090")),
         requirepass: args.requirepass.or(file.requirepass),
         limits,
+        advertise_grpc: args.advertise_grpc.or(file.advertise_grpc),
     })
 }
 

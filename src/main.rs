@@ -102,6 +102,10 @@ pub struct GatewayArgs {
     /// Commands executing at once in this gateway before new ones are refused.
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// Address other gateways reach this one's gRPC listener at, for Redis Pub/Sub across
+    /// gateways (default: the --grpc address).
+    #[arg(long)]
+    advertise_grpc: Option<String>,
 }
 
 fn init_logging(format: &str) {

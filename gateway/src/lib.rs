@@ -11,6 +11,7 @@ pub mod grpc_api;
 pub mod limits;
 pub mod metrics;
 pub mod oracle;
+pub mod pubsub;
 pub mod redis_server;
 pub mod route_table;
 pub mod routing;
@@ -41,6 +42,9 @@ pub struct GatewayConfig {
     /// Redis `requirepass`: clients must AUTH with it when set.
     pub requirepass: Option<String>,
     pub limits: limits::LimitsConfig,
+    /// The address other gateways reach this one's gRPC listener at, for Redis Pub/Sub across
+    /// gateways (default: the gRPC listener's bound address).
+    pub advertise_grpc: Option<String>,
 }
 
 /// A gateway whose listeners are bound (so ports chosen by the OS are known) but not yet
@@ -56,6 +60,8 @@ pub struct Gateway {
     metrics: GatewayMetrics,
     ctx: Arc<ServerContext>,
     limits: limits::LimitsConfig,
+    pubsub: Arc<pubsub::Hub>,
+    advertise_grpc: String,
 }
 
 impl Gateway {
@@ -66,10 +72,26 @@ impl Gateway {
         let metrics = GatewayMetrics::new();
         let router = Router::new(config.core.clone(), metrics.clone());
         let redis_addr = redis.local_addr()?;
-        let ctx = Arc::new(ServerContext::new(redis_addr.port(), config.requirepass.clone()));
+        let grpc_addr = grpc.local_addr()?;
+        let gateway_id = format!("{:016x}", rand::random::<u64>());
+        let pubsub = pubsub::Hub::new(
+            gateway_id,
+            strata_protocols::redis::pubsub::OutputLimits::default(),
+            pubsub::PubSubMetrics::register(&metrics),
+        );
+        let ctx =
+            Arc::new(ServerContext::new(redis_addr.port(), config.requirepass.clone()).with_pubsub(pubsub.clone()));
+        let advertise_grpc = config.advertise_grpc.clone().unwrap_or_else(|| grpc_addr.to_string());
+        if grpc_addr.ip().is_unspecified() && config.advertise_grpc.is_none() {
+            tracing::warn!(
+                %grpc_addr,
+                "the gRPC listener has no specific address: other gateways on other hosts cannot reach it for \
+                 Pub/Sub; set --advertise-grpc"
+            );
+        }
         Ok(Self {
             redis_addr,
-            grpc_addr: grpc.local_addr()?,
+            grpc_addr,
             metrics_addr: metrics_listener.local_addr()?,
             redis,
             grpc,
@@ -78,6 +100,8 @@ impl Gateway {
             metrics,
             ctx,
             limits: config.limits,
+            pubsub,
+            advertise_grpc,
         })
     }
 
@@ -90,12 +114,23 @@ impl Gateway {
         // One admission budget for RESP commands and gRPC calls alike.
         let admission = Arc::new(limits::Admission::new(self.limits));
         let api = grpc_api::Api::new(kv.clone(), admission.clone());
-        let redis = RedisServer::new(kv, self.ctx.clone(), self.metrics.clone(), admission);
+        let membership =
+            tokio::spawn(pubsub::membership::run(self.pubsub.clone(), kv.clone(), self.advertise_grpc.clone()));
+        let lease_kv = kv.clone();
+        let redis = RedisServer::with_pubsub_metrics(
+            kv,
+            self.ctx.clone(),
+            self.metrics.clone(),
+            admission,
+            Some(self.pubsub.metrics().clone()),
+        );
         let redis_task = tokio::spawn(redis.serve(self.redis));
 
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-        let grpc = api.add_to(tonic::service::Routes::new(health_service)).into_axum_router();
+        let routes = tonic::service::Routes::new(health_service)
+            .add_service(pubsub::service::PubSubService::server(self.pubsub.clone()));
+        let grpc = api.add_to(routes).into_axum_router();
         let grpc_task = tokio::spawn(async move { axum::serve(self.grpc, grpc).await });
 
         let metrics = self.metrics.clone();
@@ -127,6 +162,8 @@ impl Gateway {
         let metrics_task = tokio::spawn(async move { axum::serve(self.metrics_listener, http).await });
 
         shutdown.await;
+        membership.abort();
+        pubsub::membership::withdraw(&self.pubsub, &lease_kv).await;
         sweeper.abort();
         redis_task.abort();
         grpc_task.abort();

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use strata_protocols::redis::pubsub::Inbox;
 use strata_protocols::redis::{self, Access, Command, ServerContext, Session};
-use strata_protocols::resp::{self, Reply};
+use strata_protocols::resp::{self, ProtocolVersion, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OwnedSemaphorePermit;
@@ -32,13 +33,27 @@ pub struct RedisServer {
     pub admission: Arc<Admission>,
     pub ctx: Arc<ServerContext>,
     pub metrics: GatewayMetrics,
+    /// Counts slow subscribers disconnected, when the gateway runs the Pub/Sub mesh.
+    pub pubsub_metrics: Option<crate::pubsub::PubSubMetrics>,
     next_client_id: AtomicU64,
 }
 
 impl RedisServer {
     /// `admission` is shared with the gateway's other listeners (gRPC).
     pub fn new(kv: CoreKv, ctx: Arc<ServerContext>, metrics: GatewayMetrics, admission: Arc<Admission>) -> Arc<Self> {
-        Arc::new(Self { kv, admission, ctx, metrics, next_client_id: AtomicU64::new(1) })
+        Self::with_pubsub_metrics(kv, ctx, metrics, admission, None)
+    }
+
+    /// Like [`RedisServer::new`], also counting Pub/Sub subscribers disconnected for falling
+    /// behind.
+    pub fn with_pubsub_metrics(
+        kv: CoreKv,
+        ctx: Arc<ServerContext>,
+        metrics: GatewayMetrics,
+        admission: Arc<Admission>,
+        pubsub_metrics: Option<crate::pubsub::PubSubMetrics>,
+    ) -> Arc<Self> {
+        Arc::new(Self { kv, admission, ctx, metrics, pubsub_metrics, next_client_id: AtomicU64::new(1) })
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) {
@@ -71,6 +86,9 @@ impl RedisServer {
         let mut session = Session::new(id, &self.ctx);
         let client = self.admission.client();
         let mut input = BytesMut::with_capacity(16 * 1024);
+        // Taken once the connection subscribes; messages for it wait there and are written
+        // between replies. Dropping it (when the connection ends) unsubscribes everything.
+        let mut inbox: Option<Inbox> = None;
         loop {
             let mut requests = Vec::new();
             let mut protocol_error = None;
@@ -92,23 +110,83 @@ impl RedisServer {
                 }
             }
             if requests.is_empty() && protocol_error.is_none() {
-                if stream.read_buf(&mut input).await? == 0 {
-                    return Ok(());
+                let Some(subscribed) = inbox.as_mut() else {
+                    if stream.read_buf(&mut input).await? == 0 {
+                        return Ok(());
+                    }
+                    continue;
+                };
+                // Subscribed: wait for the client or for a message, whichever comes first.
+                let killed = subscribed.killed();
+                tokio::select! {
+                    read = stream.read_buf(&mut input) => {
+                        if read? == 0 {
+                            return Ok(());
+                        }
+                    }
+                    delivery = subscribed.recv() => {
+                        let Some(delivery) = delivery else { return Ok(()) };
+                        let mut output = BytesMut::new();
+                        delivery.to_reply().encode(session.protocol, &mut output);
+                        drain_inbox(subscribed, session.protocol, &mut output);
+                        if !self.write_output(&mut stream, &output, subscribed).await? {
+                            return self.disconnect_slow_subscriber(stream, id).await;
+                        }
+                    }
+                    () = killed => return self.disconnect_slow_subscriber(stream, id).await,
                 }
                 continue;
             }
             let mut output = BytesMut::new();
+            // Messages that arrived before these commands were read go out before their replies.
+            if let Some(subscribed) = inbox.as_mut() {
+                drain_inbox(subscribed, session.protocol, &mut output);
+            }
             let close = self.run_pipeline(requests, &mut session, &client, &mut output).await;
+            if inbox.is_none() && session.is_subscribed() {
+                inbox = self.ctx.pubsub.take_inbox(id);
+            }
             if let Some(e) = &protocol_error {
                 // Like Redis: report the protocol error, then drop the connection.
                 e.to_reply().encode(session.protocol, &mut output);
             }
-            stream.write_all(&output).await?;
+            match inbox.as_ref() {
+                Some(subscribed) => {
+                    if !self.write_output(&mut stream, &output, subscribed).await? {
+                        return self.disconnect_slow_subscriber(stream, id).await;
+                    }
+                }
+                None => stream.write_all(&output).await?,
+            }
             if close || protocol_error.is_some() {
                 stream.shutdown().await.ok();
                 return Ok(());
             }
         }
+    }
+
+    /// Writes `output` unless the subscriber is disconnected for falling behind meanwhile (a
+    /// client that stopped reading blocks the write; its mailbox then overflows). Returns
+    /// false in that case.
+    async fn write_output(&self, stream: &mut TcpStream, output: &[u8], inbox: &Inbox) -> std::io::Result<bool> {
+        if inbox.is_killed() {
+            return Ok(false);
+        }
+        tokio::select! {
+            written = stream.write_all(output) => written.map(|()| true),
+            () = inbox.killed() => Ok(false),
+        }
+    }
+
+    /// Closes a subscriber that passed its output buffer limit without flushing what is
+    /// pending, as Redis does.
+    async fn disconnect_slow_subscriber(&self, stream: TcpStream, id: u64) -> std::io::Result<()> {
+        tracing::warn!(client = id, "closing a Pub/Sub subscriber that fell behind (output buffer limit)");
+        if let Some(metrics) = &self.pubsub_metrics {
+            metrics.slow_subscribers_disconnected.inc();
+        }
+        drop(stream);
+        Ok(())
     }
 
     /// Executes a batch of requests, appending encoded replies in order. Returns true when
@@ -204,5 +282,12 @@ impl RedisServer {
     fn count(&self, reply: &Reply) {
         let outcome = if matches!(reply, Reply::Error(_)) { "error" } else { "ok" };
         self.metrics.commands.with_label_values(&[outcome]).inc();
+    }
+}
+
+/// Appends every message already waiting in the inbox.
+fn drain_inbox(inbox: &mut Inbox, protocol: ProtocolVersion, output: &mut BytesMut) {
+    while let Some(delivery) = inbox.try_recv() {
+        delivery.to_reply().encode(protocol, output);
     }
 }

@@ -34,3 +34,9 @@ pub mod test_hooks {
         map.get(addr).map(String::as_str).unwrap_or(addr)
     }
 }
+
+/// The internal API between gateways (`strata.gateway.v1`): Redis Pub/Sub delivery and
+/// subscription counts across gateways; see `proto/strata/gateway.proto`.
+pub mod gateway {
+    tonic::include_proto!("strata.gateway.v1");
+}

@@ -310,9 +310,68 @@ impl Cluster {
         .await
     }
 
+    /// Starts another gateway over the same core (gateways are stateless; Redis Pub/Sub links
+    /// them), on its own free ports, with the same flags as the first. Waits until it serves.
+    pub async fn start_extra_gateway(&self) -> ExtraGateway {
+        let core = self.cores.iter().map(|c| c.addr.clone()).collect::<Vec<_>>().join(",");
+        let (redis_port, grpc_port, metrics_port) = (free_port(), free_port(), free_port());
+        let log_path = self.root().join(format!("gateway-{redis_port}.log"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).expect("log");
+        let process = Command::new(STRATA)
+            .args(["gateway", "--core", &core])
+            .args(["--redis", &format!("127.0.0.1:{redis_port}")])
+            .args(["--grpc", &format!("127.0.0.1:{grpc_port}")])
+            .args(["--metrics", &format!("127.0.0.1:{metrics_port}")])
+            .args(&self.gateway_args)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start strata gateway");
+        let gateway = ExtraGateway { process: Some(process), redis_port };
+        let url = gateway.redis_url();
+        eventually(Duration::from_secs(60), "the extra gateway to serve", || {
+            let url = url.clone();
+            async move {
+                let mut conn = connect(&url).await.ok()?;
+                let ok: String = redis::cmd("SET").arg("__ready").arg("1").query_async(&mut conn).await.ok()?;
+                (ok == "OK").then_some(())
+            }
+        })
+        .await;
+        gateway
+    }
+
     pub fn stop_gateway(&mut self) {
         if let Some(child) = self.gateway.take() {
             terminate(child);
+        }
+    }
+}
+
+/// A gateway started by [`Cluster::start_extra_gateway`]; killed when dropped.
+pub struct ExtraGateway {
+    process: Option<Child>,
+    pub redis_port: u16,
+}
+
+impl ExtraGateway {
+    pub fn redis_url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.redis_port)
+    }
+
+    /// SIGTERM and wait: a clean shutdown (the gateway withdraws its Pub/Sub lease).
+    pub fn stop(mut self) {
+        if let Some(process) = self.process.take() {
+            terminate(process);
+        }
+    }
+}
+
+impl Drop for ExtraGateway {
+    fn drop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let _ = process.kill();
+            let _ = process.wait();
         }
     }
 }

@@ -10,6 +10,7 @@ mod expiry;
 mod grpc_api;
 mod hot_keys;
 mod protocol;
+mod pubsub;
 mod raw;
 mod routing;
 mod split;

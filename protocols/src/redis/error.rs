@@ -32,6 +32,16 @@ pub enum RedisError {
     /// `container` is the uppercase container command (`CLIENT`, `COMMAND`).
     #[error("ERR unknown subcommand '{}'. Try {container} HELP.", String::from_utf8_lossy(name))]
     UnknownSubcommand { name: Bytes, container: String },
+    /// `name` is the command's full lowercase name, e.g. `get` or `client|id`.
+    #[error("ERR Can't execute '{0}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")]
+    SubscribedContext(&'static str),
+    /// A subcommand given the wrong number of arguments where Redis checks it itself
+    /// (`PUBSUB CHANNELS a b`); `name` is the subcommand as the client typed it.
+    #[error(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {container} HELP.",
+        String::from_utf8_lossy(name)
+    )]
+    SubcommandSyntax { name: Bytes, container: String },
     #[error("NOAUTH Authentication required.")]
     NoAuth,
     #[error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")]
@@ -146,6 +156,12 @@ impl RedisError {
             }
             RedisError::UnknownSubcommand { name, container } => {
                 let mut text = b"ERR unknown subcommand '".to_vec();
+                text.extend_from_slice(c_string_prefix(name));
+                text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
+                Reply::Error(Bytes::from(text))
+            }
+            RedisError::SubcommandSyntax { name, container } => {
+                let mut text = b"ERR unknown subcommand or wrong number of arguments for '".to_vec();
                 text.extend_from_slice(c_string_prefix(name));
                 text.extend_from_slice(format!("'. Try {container} HELP.").as_bytes());
                 Reply::Error(Bytes::from(text))

@@ -24,13 +24,20 @@
 //!    answers in RESP3), and close the connection after writing it if `outcome.close`.
 //!
 //! The gateway also maintains `ctx.connected_clients` and `ctx.total_connections_received`.
+//!
+//! Pub/Sub: PUBLISH, PUBSUB and subscription changes go through `ctx.pubsub` ([`pubsub::PubSub`]).
+//! Once a session [`Session::is_subscribed`], the gateway takes the connection's
+//! [`pubsub::Inbox`] from its registry and writes the deliveries it receives
+//! ([`pubsub::Delivery::to_reply`], encoded with the session's protocol) between replies.
 
 pub mod collection;
 mod command;
 pub mod error;
+pub mod glob;
 pub mod keyspace;
 pub mod latches;
 mod long_double;
+pub mod pubsub;
 mod retry;
 pub mod session;
 pub mod transaction;

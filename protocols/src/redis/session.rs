@@ -5,8 +5,11 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
+use super::pubsub::{OutputLimits, PubSub, PubSubSession, Registry};
 use crate::resp::{Limits, ProtocolVersion};
 
 /// The Redis version Strata reports and emulates.
@@ -35,6 +38,9 @@ pub struct ServerContext {
     pub latches: super::latches::KeyLatches,
     /// Single-key writes of one key are committed in batches (see `command::combine`).
     pub(crate) combiner: super::command::combine::Combiner,
+    /// Where PUBLISH, PUBSUB and subscription changes go: by default this process's own
+    /// [`Registry`]; a gateway installs one that reaches every gateway ([`Self::with_pubsub`]).
+    pub pubsub: Arc<dyn PubSub>,
 }
 
 impl ServerContext {
@@ -52,7 +58,13 @@ impl ServerContext {
             total_commands_processed: AtomicU64::new(0),
             latches: super::latches::KeyLatches::default(),
             combiner: Default::default(),
+            pubsub: Arc::new(Registry::new(OutputLimits::default())),
         }
+    }
+
+    pub fn with_pubsub(mut self, pubsub: Arc<dyn PubSub>) -> Self {
+        self.pubsub = pubsub;
+        self
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -105,6 +117,8 @@ pub struct Session {
     pub lib_ver: Option<Bytes>,
     /// MULTI / WATCH state; see [`Session::in_multi`] and [`Session::is_watching`].
     pub(crate) transaction: TransactionState,
+    /// Channels and patterns subscribed to; see [`Session::is_subscribed`].
+    pub(crate) pubsub: PubSubSession,
 }
 
 /// A connection's MULTI / WATCH state (Redis's `CLIENT_MULTI`, `CLIENT_DIRTY_EXEC` and
@@ -146,7 +160,15 @@ impl Session {
             lib_name: None,
             lib_ver: None,
             transaction: TransactionState::default(),
+            pubsub: PubSubSession::default(),
         }
+    }
+
+    /// Subscribed to at least one channel or pattern (Redis's `CLIENT_PUBSUB` flag): in RESP2
+    /// only (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and RESET are allowed, and the connection
+    /// receives messages between replies.
+    pub fn is_subscribed(&self) -> bool {
+        self.pubsub.count() > 0
     }
 
     /// Between MULTI and EXEC / DISCARD: commands are queued, not run.

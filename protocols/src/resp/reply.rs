@@ -58,6 +58,9 @@ pub enum Reply {
     BigNumber(Bytes),
     /// RESP3 out-of-band push; an array in RESP2 (pub/sub messages).
     Push(Vec<Reply>),
+    /// Several replies to one command, written one after another (SUBSCRIBE a b confirms each
+    /// channel separately).
+    Sequence(Vec<Reply>),
     /// Encoded in this protocol version whatever the connection speaks: an element of an EXEC
     /// reply produced before a queued HELLO switched protocols (Redis writes each element as
     /// it is produced, so the elements of one array may mix RESP2 and RESP3).
@@ -132,6 +135,11 @@ impl Reply {
             Reply::BigNumber(digits) if resp3 => line(out, b'(', digits),
             Reply::BigNumber(digits) => bulk(out, b'$', digits),
             Reply::Pinned(pinned, reply) => reply.encode(*pinned, out),
+            Reply::Sequence(replies) => {
+                for reply in replies {
+                    reply.encode(proto, out);
+                }
+            }
         }
     }
 

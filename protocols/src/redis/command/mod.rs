@@ -31,7 +31,9 @@ mod mset;
 mod multi;
 mod persist;
 mod ping;
+mod pubsub;
 mod rename;
+mod reset;
 mod select;
 mod set;
 mod setrange;
@@ -145,6 +147,10 @@ enum Kind {
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
     Hash(hash::Hash),
+    Subscription(pubsub::Subscription),
+    Publish(pubsub::Publish),
+    Pubsub(pubsub::PubsubQuery),
+    Reset,
 }
 
 impl Command {
@@ -173,6 +179,12 @@ impl Command {
         let spec = table::lookup(args)?;
         if session.needs_auth(ctx) && !spec.has_flag("no_auth") {
             return Err(RedisError::NoAuth);
+        }
+        if session.is_subscribed()
+            && session.protocol == crate::resp::ProtocolVersion::Resp2
+            && !pubsub::allowed_when_subscribed(spec.name)
+        {
+            return Err(RedisError::SubscribedContext(spec.name));
         }
         let keys = spec.keys(args);
         // Commands whose keys the table cannot locate (numkeys arguments) run alone, so that
@@ -208,7 +220,9 @@ impl Command {
             | Kind::Client(_)
             | Kind::Info(_)
             | Kind::DbSize
-            | Kind::Flush => Access::Barrier,
+            | Kind::Flush
+            | Kind::Subscription(_)
+            | Kind::Reset => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
     }
@@ -269,6 +283,12 @@ impl Kind {
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
             name if let Some(parsed) = hash::Hash::parse(name, args) => Kind::Hash(parsed?),
+            "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" => {
+                Kind::Subscription(pubsub::Subscription::parse(name, args))
+            }
+            "publish" => Kind::Publish(pubsub::Publish::parse(args)?),
+            n if n.starts_with("pubsub|") => Kind::Pubsub(pubsub::PubsubQuery::parse(n, args)?),
+            "reset" => Kind::Reset,
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -311,6 +331,11 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
         Action::Queue(args) => Ok(multi::queue(args, session)),
         Action::Reject { error, exec } => Ok(multi::reject(error, exec, session)),
     };
+    // Subscription changes take effect once the command (or the whole EXEC) has run.
+    if !session.pubsub.pending.is_empty() {
+        let changes = std::mem::take(&mut session.pubsub.pending);
+        ctx.pubsub.update(session.client_id, &changes);
+    }
     Outcome { reply: reply_of(result), close }
 }
 
@@ -330,7 +355,7 @@ fn reply_of(result: Result<Reply, RedisError>) -> Reply {
 /// this against a [`super::transaction::Transaction`] without recursing).
 async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
     match kind {
-        Kind::Ping(c) => Ok(c.apply()),
+        Kind::Ping(c) => Ok(c.apply(session)),
         Kind::Echo(c) => Ok(c.apply()),
         Kind::Hello(c) => c.apply(session, ctx),
         Kind::Auth(c) => c.apply(session, ctx),
@@ -362,6 +387,10 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
         Kind::Hash(c) => c.apply(kv, ctx).await,
+        Kind::Subscription(c) => Ok(c.apply(session)),
+        Kind::Publish(c) => Ok(c.apply(ctx).await),
+        Kind::Pubsub(c) => Ok(c.apply(ctx).await),
+        Kind::Reset => Ok(reset::apply(session, ctx)),
     }
 }
 
@@ -383,6 +412,8 @@ pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
 
 #[cfg(test)]
 mod multi_tests;
+#[cfg(test)]
+mod pubsub_tests;
 #[cfg(test)]
 mod rename_tests;
 #[cfg(test)]

@@ -28,9 +28,9 @@ pub(crate) const MAX_EXEC_ATTEMPTS: u32 = 50;
 const EXEC_ABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 
 /// The commands that run at once inside MULTI instead of being queued (Redis 7.0's
-/// `processCommand`; RESET is not supported).
+/// `processCommand`).
 pub(crate) fn runs_inside_multi(name: &str) -> bool {
-    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit")
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
 }
 
 pub(super) fn multi(session: &mut Session) -> Reply {
@@ -140,7 +140,15 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
         // transaction commits.
         let mut attempt_session = session.clone();
         let mut replies = Vec::with_capacity(queued.len());
+        // PUBLISH is a side effect outside the store: it happens once the transaction has
+        // committed (an attempt may be run again or discarded), in queue order.
+        let mut publishes = Vec::new();
         for args in &queued {
+            if let Some(publish) = queued_publish(args) {
+                publishes.push((replies.len(), publish));
+                replies.push((Reply::Null, attempt_session.protocol));
+                continue;
+            }
             let reply = match run_queued(args, &mut attempt_session, &txn, ctx).await {
                 Ok(reply) => reply,
                 // The store failed (unreachable, internal error): the transaction cannot be
@@ -162,6 +170,15 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
                     ctx.count_command();
                 }
                 *session = attempt_session;
+                // Subscriptions made by the transaction count for its own PUBLISHes.
+                if !session.pubsub.pending.is_empty() {
+                    ctx.pubsub.update(session.client_id, &std::mem::take(&mut session.pubsub.pending));
+                }
+                for (index, publish) in publishes {
+                    if let Some(slot) = replies.get_mut(index) {
+                        slot.0 = publish.apply(ctx).await;
+                    }
+                }
                 return Ok(Reply::Array(pin_protocols(replies, session.protocol)));
             }
             TxnOutcome::ConditionFailed => return Ok(Reply::NullArray),
@@ -223,6 +240,15 @@ fn prefetch_keys(queued: &[Vec<Bytes>]) -> Vec<Bytes> {
         }
     }
     keys
+}
+
+/// A queued PUBLISH, which EXEC runs only after the commit.
+fn queued_publish(args: &[Bytes]) -> Option<super::pubsub::Publish> {
+    let spec = table::lookup(args).ok()?;
+    match Action::parse(spec.name, args).ok()? {
+        Action::Run(super::Kind::Publish(publish)) => Some(publish),
+        _ => None,
+    }
 }
 
 /// Parses and runs one queued command inside the transaction.

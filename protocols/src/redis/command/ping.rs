@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use crate::redis::error::RedisError;
+use crate::redis::session::Session;
 use crate::resp::Reply;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -19,7 +20,10 @@ impl Ping {
         Ok(Ping { message: args.get(1).cloned() })
     }
 
-    pub fn apply(self) -> Reply {
+    pub fn apply(self, session: &Session) -> Reply {
+        if let Some(reply) = super::pubsub::subscribed_ping(session, self.message.clone()) {
+            return reply;
+        }
         match self.message {
             None => Reply::simple("PONG"),
             Some(message) => Reply::Bulk(message),
