@@ -30,6 +30,7 @@ pub mod error;
 pub mod keyspace;
 mod long_double;
 mod retry;
+pub mod scripting;
 pub mod session;
 pub mod transaction;
 

@@ -30,6 +30,8 @@ pub struct ServerContext {
     pub total_connections_received: AtomicU64,
     /// Commands executed since start; [`super::execute`] increments it.
     pub total_commands_processed: AtomicU64,
+    /// Lua scripts: this gateway's cache of bodies and the limits of a run.
+    pub scripts: super::scripting::Scripts,
 }
 
 impl ServerContext {
@@ -45,6 +47,7 @@ impl ServerContext {
             connected_clients: AtomicUsize::new(0),
             total_connections_received: AtomicU64::new(0),
             total_commands_processed: AtomicU64::new(0),
+            scripts: Default::default(),
         }
     }
 

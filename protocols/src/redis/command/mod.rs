@@ -12,6 +12,7 @@ mod copy;
 mod dbsize;
 mod del;
 mod echo;
+mod eval;
 mod exists;
 mod expire;
 mod expiry_arg;
@@ -30,6 +31,7 @@ mod multi;
 mod persist;
 mod ping;
 mod rename;
+mod script;
 mod select;
 mod set;
 mod setrange;
@@ -140,6 +142,8 @@ enum Kind {
     Expire(expire::Expire),
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
+    Eval(eval::Eval),
+    Script(script::Script),
 }
 
 impl Command {
@@ -196,7 +200,10 @@ impl Command {
             | Kind::Client(_)
             | Kind::Info(_)
             | Kind::DbSize
-            | Kind::Flush => Access::Barrier,
+            | Kind::Flush
+            // A script may touch any key, and SCRIPT changes what EVALSHA finds.
+            | Kind::Eval(_)
+            | Kind::Script(_) => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
     }
@@ -256,6 +263,8 @@ impl Kind {
             "expire" | "pexpire" | "expireat" | "pexpireat" => Kind::Expire(expire::Expire::parse(name, args)?),
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => Kind::Eval(eval::Eval::parse(name, args)?),
+            n if n.starts_with("script|") => Kind::Script(script::Script::parse(n, args)?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -279,6 +288,8 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
     }
     let close = matches!(cmd.action, Action::Run(Kind::Quit));
     let result = match cmd.action {
+        // Scripts run their commands through `run`, so they are dispatched outside it.
+        Action::Run(Kind::Eval(c)) => c.apply(session, kv, ctx).await,
         Action::Run(kind) => run(kind, session, kv, ctx).await,
         Action::Multi => Ok(multi::multi(session)),
         Action::Exec => multi::exec(session, kv, ctx).await,
@@ -338,6 +349,9 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Expire(c) => c.apply(kv).await,
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
+        Kind::Script(c) => c.apply(kv, ctx).await,
+        // Dispatched by `execute` and EXEC (a script's commands cannot be scripts: noscript).
+        Kind::Eval(_) => Err(RedisError::Kv(crate::kv::KvError::Internal("EVAL cannot run here".into()))),
     }
 }
 
@@ -357,6 +371,8 @@ pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
     arg.eq_ignore_ascii_case(option.as_bytes())
 }
 
+#[cfg(test)]
+mod eval_tests;
 #[cfg(test)]
 mod multi_tests;
 #[cfg(test)]
