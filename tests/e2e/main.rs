@@ -11,5 +11,6 @@ mod grpc_api;
 mod protocol;
 mod raw;
 mod routing;
+mod scripting;
 mod split;
 mod transactions;

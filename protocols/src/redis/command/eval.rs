@@ -61,6 +61,10 @@ impl Eval {
         for attempt in 0..MAX_SCRIPT_ATTEMPTS {
             let txn = Transaction::new(kv);
             let result = run_script(job.clone(), self.read_only, session, &txn, ctx).await?;
+            if result.stopped {
+                // Over its time limit: dropped whole, nothing it wrote is applied.
+                return Ok(result.reply);
+            }
             // Writes made before an error stay, as in Redis: commit whatever the outcome.
             let outcome = match txn.finish(Vec::new()).await? {
                 None => TxnOutcome::Committed { commit_ts: 0 },

@@ -273,10 +273,11 @@ async fn runaway_scripts_are_stopped() {
     let mut ctx = ServerContext::new(6379, None);
     ctx.scripts.limits.time_limit = Duration::from_millis(50);
     let mut h = Harness::with_context(ctx);
-    let script = "while true do end";
+    let script = "redis.call('set', 'lost', '1') while true do end";
     let expected =
         format!("ERR Error running script {}, exceeded the time limit of 50 ms", sha1_hex(script.as_bytes()));
     assert_eq!(eval(&mut h, script, &["0"]).await, err(&expected));
+    assert_eq!(h.run("EXISTS lost").await, int(0), "a stopped script applies nothing");
     // pcall cannot swallow the stop.
     let script = "while true do pcall(function() while true do end end) end";
     let expected =

@@ -28,8 +28,8 @@
 //! # Limits
 //!
 //! See [`ScriptLimits`]: a script running longer than the time limit is stopped with an
-//! error (Redis instead answers BUSY to other clients until SCRIPT KILL), the VM's memory is
-//! capped, and so is the size of the reply.
+//! error and its writes are dropped (Redis instead answers BUSY to other clients until
+//! SCRIPT KILL), the VM's memory is capped, and so is the size of the reply.
 
 pub(crate) mod vm;
 

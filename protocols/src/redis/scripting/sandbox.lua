@@ -170,6 +170,9 @@ for _, name in ipairs({ "string", "math", "table", "coroutine" }) do
 end
 
 
+-- String methods ("x"):upper() go through the protected string library too.
+getmetatable("").__index = globals.string
+
 globals.redis = readonly(redis)
 globals.KEYS = keys
 globals.ARGV = argv

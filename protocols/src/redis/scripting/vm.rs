@@ -60,6 +60,8 @@ pub(crate) struct ScriptResult {
     pub reply: Reply,
     /// The body compiled (so it may be cached, as Redis caches only valid scripts).
     pub compiled: bool,
+    /// Stopped by the time limit: its writes must not be committed.
+    pub stopped: bool,
 }
 
 /// Compiles `body` the way EVAL / SCRIPT LOAD do, for the error reply of invalid scripts.
@@ -87,8 +89,10 @@ pub(crate) fn run(job: ScriptJob, calls: mpsc::UnboundedSender<CallRequest>) -> 
     let timed_out = Arc::new(AtomicBool::new(false));
     match run_inner(&job, calls, &timed_out) {
         Ok(result) => result,
-        Err(_) if timed_out.load(Ordering::Relaxed) => ScriptResult { reply: timeout_reply(&job), compiled: true },
-        Err(reply) => ScriptResult { reply, compiled: true },
+        Err(_) if timed_out.load(Ordering::Relaxed) => {
+            ScriptResult { reply: timeout_reply(&job), compiled: true, stopped: true }
+        }
+        Err(reply) => ScriptResult { reply, compiled: true, stopped: false },
     }
 }
 
@@ -113,7 +117,7 @@ fn run_inner(
     lua.set_memory_limit(job.limits.memory_limit).map_err(|e| internal(&e))?;
     let script = match compile(&lua, &job.body) {
         Ok(script) => script,
-        Err(reply) => return Ok(ScriptResult { reply, compiled: false }),
+        Err(reply) => return Ok(ScriptResult { reply, compiled: false, stopped: false }),
     };
 
     let resp3 = Rc::new(Cell::new(false));
@@ -133,7 +137,7 @@ fn run_inner(
 
     let results: MultiValue = runner.call(script).map_err(|e| internal(&e))?;
     if timed_out.load(Ordering::Relaxed) {
-        return Ok(ScriptResult { reply: timeout_reply(job), compiled: true });
+        return Ok(ScriptResult { reply: timeout_reply(job), compiled: true, stopped: true });
     }
     let mut results = results.into_iter();
     let succeeded = matches!(results.next(), Some(Value::Boolean(true)));
@@ -151,7 +155,7 @@ fn run_inner(
     } else {
         script_error_reply(&value, &job.sha)
     };
-    Ok(ScriptResult { reply, compiled: true })
+    Ok(ScriptResult { reply, compiled: true, stopped: false })
 }
 
 /// Runs sandbox.lua: returns the function that runs a compiled script in the sandbox.
