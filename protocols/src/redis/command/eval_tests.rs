@@ -295,3 +295,15 @@ async fn oversized_replies_are_refused() {
     let mut h = Harness::new();
     assert_eq!(eval(&mut h, "local t = {} t[1] = t return t", &["0"]).await, err("ERR reached lua stack limit"));
 }
+
+#[tokio::test]
+async fn the_vm_memory_is_capped() {
+    let mut ctx = ServerContext::new(6379, None);
+    ctx.scripts.limits.memory_limit = 4 << 20;
+    let mut h = Harness::with_context(ctx);
+    let script = "local t = {} for i = 1, 1e8 do t[i] = i end return #t";
+    let expected = format!("ERR Error running script {}, not enough memory", sha1_hex(script.as_bytes()));
+    assert_eq!(eval(&mut h, script, &["0"]).await, err(&expected));
+    // The next script gets a fresh VM.
+    assert_eq!(eval(&mut h, "return 1", &["0"]).await, int(1));
+}
