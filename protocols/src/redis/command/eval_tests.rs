@@ -307,3 +307,26 @@ async fn the_vm_memory_is_capped() {
     // The next script gets a fresh VM.
     assert_eq!(eval(&mut h, "return 1", &["0"]).await, int(1));
 }
+
+#[tokio::test]
+async fn the_sandbox_cannot_be_left() {
+    let mut h = Harness::new();
+    // Environments of the API's own functions do not lead back to the unprotected globals.
+    let probes = [
+        "return type(getfenv(redis.pcall).debug)",
+        "return type(getfenv(redis.call).dofile)",
+        "return type(getfenv(redis.error_reply).loadfile)",
+        "return type(getfenv(pcall).io)",
+        "return type(getfenv(0).debug)",
+    ];
+    for probe in probes {
+        let reply = eval(&mut h, probe, &["0"]).await;
+        let safe =
+            reply == bulk("nil") || matches!(&reply, Reply::Error(t) if t.windows(11).any(|w| w == b"nonexistent"));
+        assert!(safe, "{probe}: {reply:?}");
+    }
+    assert_eq!(eval(&mut h, "return getmetatable(_G)", &["0"]).await, Reply::Null);
+    assert!(matches!(eval(&mut h, "setmetatable(_G, {}) return 1", &["0"]).await, Reply::Error(_)));
+    let bytecode = "return loadstring(string.dump(function() return 1 end))";
+    assert_eq!(eval(&mut h, bytecode, &["0"]).await, Reply::Null);
+}

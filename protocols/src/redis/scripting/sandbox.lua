@@ -34,6 +34,8 @@ local function readonly(backing, on_missing)
     __newindex = function()
       error(READONLY, 2)
     end,
+    -- getmetatable answers false: the metatable cannot be changed to lift the protection.
+    __metatable = false,
   })
   protected[proxy] = true
   return proxy
@@ -242,6 +244,14 @@ local function handler(err)
     err.line = where.currentline
   end
   return err
+end
+
+-- Empty the VM's original global table. Every function above keeps what it needs in locals,
+-- but their environment is still that table, and getfenv(redis.pcall) would otherwise hand a
+-- script the debug library, dofile, loadfile and the unprotected libraries.
+local original = _G
+for name in pairs(original) do
+  original[name] = nil
 end
 
 return function(script)
