@@ -8,6 +8,7 @@
 //! | `K` ([`KEY_PREFIX`]) | gRPC RawKV / TxnKV: API key `k` is KV key `b"K" + k` |
 //! | `R` ([`crate::redis::keyspace::KEY_PREFIX`]) | Redis |
 //! | `G` ([`crate::gateways::LEASE_PREFIX`]) | gateway membership leases (Redis Pub/Sub across gateways) |
+//! | `L` ([`crate::redis::scripting::SCRIPT_PREFIX`]) | Redis Lua script bodies: `b"L"` + lowercase SHA1 hex |
 //!
 //! (S3 will get its own prefix.) The API's keyspace is `[b"K", b"L")`: its scans and range
 //! deletes are clamped to it, and the prefix is stripped from every key returned.

@@ -13,5 +13,6 @@ mod protocol;
 mod pubsub;
 mod raw;
 mod routing;
+mod scripting;
 mod split;
 mod transactions;

@@ -95,6 +95,11 @@ pub enum RedisError {
     ExpireNxConflict,
     #[error("ERR GT and LT options at the same time are not compatible")]
     ExpireGtLtConflict,
+    /// EVAL with more keys than arguments.
+    #[error("ERR Number of keys can't be greater than number of args")]
+    TooManyKeys,
+    #[error("ERR Number of keys can't be negative")]
+    NegativeKeys,
     #[error("{}", kv_error_text(.0))]
     Kv(KvError),
 }

@@ -39,6 +39,7 @@ pub mod latches;
 mod long_double;
 pub mod pubsub;
 mod retry;
+pub mod scripting;
 pub mod session;
 pub mod transaction;
 

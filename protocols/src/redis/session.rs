@@ -41,6 +41,8 @@ pub struct ServerContext {
     /// Where PUBLISH, PUBSUB and subscription changes go: by default this process's own
     /// [`Registry`]; a gateway installs one that reaches every gateway ([`Self::with_pubsub`]).
     pub pubsub: Arc<dyn PubSub>,
+    /// Lua scripts: this gateway's cache of bodies and the limits of a run.
+    pub scripts: super::scripting::Scripts,
 }
 
 impl ServerContext {
@@ -59,6 +61,7 @@ impl ServerContext {
             latches: super::latches::KeyLatches::default(),
             combiner: Default::default(),
             pubsub: Arc::new(Registry::new(OutputLimits::default())),
+            scripts: Default::default(),
         }
     }
 

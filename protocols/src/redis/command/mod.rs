@@ -13,6 +13,7 @@ mod copy;
 mod dbsize;
 mod del;
 mod echo;
+mod eval;
 mod exists;
 mod expire;
 mod expiry_arg;
@@ -34,6 +35,7 @@ mod ping;
 mod pubsub;
 mod rename;
 mod reset;
+mod script;
 mod select;
 mod set;
 mod setrange;
@@ -151,6 +153,8 @@ enum Kind {
     Publish(pubsub::Publish),
     Pubsub(pubsub::PubsubQuery),
     Reset,
+    Eval(eval::Eval),
+    Script(script::Script),
 }
 
 impl Command {
@@ -222,7 +226,10 @@ impl Command {
             | Kind::DbSize
             | Kind::Flush
             | Kind::Subscription(_)
-            | Kind::Reset => Access::Barrier,
+            | Kind::Reset
+            // A script may touch any key, and SCRIPT changes what EVALSHA finds.
+            | Kind::Eval(_)
+            | Kind::Script(_) => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
     }
@@ -289,6 +296,8 @@ impl Kind {
             "publish" => Kind::Publish(pubsub::Publish::parse(args)?),
             n if n.starts_with("pubsub|") => Kind::Pubsub(pubsub::PubsubQuery::parse(n, args)?),
             "reset" => Kind::Reset,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => Kind::Eval(eval::Eval::parse(name, args)?),
+            n if n.starts_with("script|") => Kind::Script(script::Script::parse(n, args)?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -312,6 +321,8 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
     }
     let close = matches!(cmd.action, Action::Run(Kind::Quit));
     let result = match cmd.action {
+        // Scripts run their commands through `run`, so they are dispatched outside it.
+        Action::Run(Kind::Eval(c)) => c.apply(session, kv, ctx).await,
         // A single-key write joins its key's group commit (see [`combine`]); outside a
         // transaction only: inside one, the transaction already orders everything.
         Action::Run(kind) if cmd.latch && cmd.keys.len() == 1 && !kv.in_transaction() => {
@@ -391,6 +402,9 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Publish(c) => Ok(c.apply(ctx).await),
         Kind::Pubsub(c) => Ok(c.apply(ctx).await),
         Kind::Reset => Ok(reset::apply(session, ctx)),
+        Kind::Script(c) => c.apply(kv, ctx).await,
+        // Dispatched by `execute` and EXEC (a script's commands cannot be scripts: noscript).
+        Kind::Eval(_) => Err(RedisError::Kv(crate::kv::KvError::Internal("EVAL cannot run here".into()))),
     }
 }
 
@@ -410,6 +424,8 @@ pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
     arg.eq_ignore_ascii_case(option.as_bytes())
 }
 
+#[cfg(test)]
+mod eval_tests;
 #[cfg(test)]
 mod multi_tests;
 #[cfg(test)]

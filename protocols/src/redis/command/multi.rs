@@ -260,6 +260,7 @@ async fn run_queued<K: KvStore>(
 ) -> Result<Reply, RedisError> {
     let spec = table::lookup(args)?;
     match Action::parse(spec.name, args)? {
+        Action::Run(super::Kind::Eval(script)) => script.apply_in_transaction(session, txn, ctx).await,
         Action::Run(kind) => run(kind, session, txn, ctx).await,
         // EXEC already forgot the watched keys.
         Action::Unwatch => Ok(unwatch(session)),
