@@ -34,6 +34,7 @@ mod rename;
 mod select;
 mod set;
 mod setrange;
+mod sets;
 mod strlen;
 pub(crate) mod table;
 mod ttl;
@@ -142,6 +143,7 @@ enum Kind {
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
     Hash(hash::Hash),
+    Sets(sets::Sets),
 }
 
 impl Command {
@@ -261,6 +263,7 @@ impl Kind {
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
             name if let Some(parsed) = hash::Hash::parse(name, args) => Kind::Hash(parsed?),
+            name if let Some(parsed) = sets::Sets::parse(name, args) => Kind::Sets(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -343,7 +346,8 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Expire(c) => c.apply(kv).await,
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
-        Kind::Hash(c) => c.apply(kv, ctx).await,
+        Kind::Hash(c) => c.apply(kv, ctx, session.protocol).await,
+        Kind::Sets(c) => c.apply(kv, ctx, session.protocol).await,
     }
 }
 
