@@ -25,10 +25,13 @@ impl SPop {
         let count = match args.get(2..).unwrap_or_default() {
             [] => None,
             [count] => {
-                let count = int_arg(count)?;
-                if pop && count < 0 {
-                    return Err(RedisError::NotPositive);
-                }
+                // SPOP's count check (`getPositiveLongFromObjectOrReply`) answers the same
+                // error for a non-integer as for a negative number.
+                let count = match int_arg(count) {
+                    Ok(count) if pop && count < 0 => return Err(RedisError::NotPositive),
+                    Err(_) if pop => return Err(RedisError::NotPositive),
+                    parsed => parsed?,
+                };
                 if count == i64::MIN {
                     return Err(RedisError::ValueOutOfRange { min: -i64::MAX, max: i64::MAX });
                 }

@@ -217,7 +217,7 @@ async fn spop_and_srandmember() {
             ("SRANDMEMBER s 0", arr(&[])),
             ("SRANDMEMBER s 10", arr(&["a", "b", "c"])),
             ("SPOP s -1", err("ERR value is out of range, must be positive")),
-            ("SPOP s x", err("ERR value is not an integer or out of range")),
+            ("SPOP s x", err("ERR value is out of range, must be positive")),
             ("SPOP s 1 2", err("ERR syntax error")),
             ("SRANDMEMBER s 1 2", err("ERR syntax error")),
             (
