@@ -8,6 +8,7 @@ mod dev;
 mod durability;
 mod expiry;
 mod grpc_api;
+mod hashset;
 mod hot_keys;
 mod protocol;
 mod pubsub;

@@ -100,6 +100,30 @@ pub enum RedisError {
     TooManyKeys,
     #[error("ERR Number of keys can't be negative")]
     NegativeKeys,
+    /// HSCAN / SSCAN / ZSCAN with a cursor that is not an unsigned 64-bit decimal.
+    #[error("ERR invalid cursor")]
+    InvalidCursor,
+    /// HINCRBY on a field whose value is not an integer.
+    #[error("ERR hash value is not an integer")]
+    HashValueNotInteger,
+    /// HINCRBYFLOAT on a field whose value is not a float.
+    #[error("ERR hash value is not a float")]
+    HashValueNotFloat,
+    /// HINCRBYFLOAT with an infinite increment.
+    #[error("ERR value is NaN or Infinity")]
+    ValueNanOrInfinity,
+    /// A count that must not be negative (`getPositiveLongFromObjectOrReply`, e.g. SPOP).
+    #[error("ERR value is out of range, must be positive")]
+    NotPositive,
+    /// HRANDFIELD ... WITHVALUES with a count whose reply length would overflow.
+    #[error("ERR value is out of range")]
+    OutOfRange,
+    #[error("ERR numkeys should be greater than 0")]
+    NumkeysNotPositive,
+    #[error("ERR Number of keys can't be greater than number of args")]
+    NumkeysTooLarge,
+    #[error("ERR LIMIT can't be negative")]
+    LimitNegative,
     #[error("{}", kv_error_text(.0))]
     Kv(KvError),
 }

@@ -35,7 +35,10 @@
 //! a script. A command decides everything before it buffers its first write, so an error
 //! reply (WRONGTYPE, a bad argument found late) never leaves half a change behind.
 
+pub mod cursor;
 pub mod gc;
+pub mod glob;
+pub mod random;
 mod score;
 
 use std::future::Future;

@@ -39,6 +39,7 @@ mod script;
 mod select;
 mod set;
 mod setrange;
+mod sets;
 mod strlen;
 pub(crate) mod table;
 mod ttl;
@@ -155,6 +156,7 @@ enum Kind {
     Reset,
     Eval(eval::Eval),
     Script(script::Script),
+    Sets(sets::Sets),
 }
 
 impl Command {
@@ -298,6 +300,7 @@ impl Kind {
             "reset" => Kind::Reset,
             "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => Kind::Eval(eval::Eval::parse(name, args)?),
             n if n.starts_with("script|") => Kind::Script(script::Script::parse(n, args)?),
+            name if let Some(parsed) = sets::Sets::parse(name, args) => Kind::Sets(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -397,7 +400,6 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Expire(c) => c.apply(kv).await,
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
-        Kind::Hash(c) => c.apply(kv, ctx).await,
         Kind::Subscription(c) => Ok(c.apply(session)),
         Kind::Publish(c) => Ok(c.apply(ctx).await),
         Kind::Pubsub(c) => Ok(c.apply(ctx).await),
@@ -405,6 +407,8 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Script(c) => c.apply(kv, ctx).await,
         // Dispatched by `execute` and EXEC (a script's commands cannot be scripts: noscript).
         Kind::Eval(_) => Err(RedisError::Kv(crate::kv::KvError::Internal("EVAL cannot run here".into()))),
+        Kind::Hash(c) => c.apply(kv, ctx, session.protocol).await,
+        Kind::Sets(c) => c.apply(kv, ctx, session.protocol).await,
     }
 }
 
