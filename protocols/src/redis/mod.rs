@@ -25,6 +25,7 @@
 //!
 //! The gateway also maintains `ctx.connected_clients` and `ctx.total_connections_received`.
 
+pub mod blocking;
 pub mod collection;
 mod command;
 pub mod error;

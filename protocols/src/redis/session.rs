@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use super::blocking::{Hangup, KeyWaiters};
 use crate::resp::{Limits, ProtocolVersion};
 
 /// The Redis version Strata reports and emulates.
@@ -30,6 +31,8 @@ pub struct ServerContext {
     pub total_connections_received: AtomicU64,
     /// Commands executed since start; [`super::execute`] increments it.
     pub total_commands_processed: AtomicU64,
+    /// Clients blocked in BLPOP & co. on this gateway, by key; see [`super::blocking`].
+    pub key_waiters: KeyWaiters,
 }
 
 impl ServerContext {
@@ -45,6 +48,7 @@ impl ServerContext {
             connected_clients: AtomicUsize::new(0),
             total_connections_received: AtomicU64::new(0),
             total_commands_processed: AtomicU64::new(0),
+            key_waiters: KeyWaiters::default(),
         }
     }
 
@@ -98,6 +102,8 @@ pub struct Session {
     pub lib_ver: Option<Bytes>,
     /// MULTI / WATCH state; see [`Session::in_multi`] and [`Session::is_watching`].
     pub(crate) transaction: TransactionState,
+    /// Signalled by the gateway when the connection closes while a command blocks.
+    pub hangup: Hangup,
 }
 
 /// A connection's MULTI / WATCH state (Redis's `CLIENT_MULTI`, `CLIENT_DIRTY_EXEC` and
@@ -139,6 +145,7 @@ impl Session {
             lib_name: None,
             lib_ver: None,
             transaction: TransactionState::default(),
+            hangup: Hangup::default(),
         }
     }
 

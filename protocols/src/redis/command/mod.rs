@@ -25,6 +25,7 @@ mod hello;
 mod incr;
 mod incrbyfloat;
 mod info;
+mod list;
 mod mget;
 mod mset;
 mod multi;
@@ -142,6 +143,7 @@ enum Kind {
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
     Hash(hash::Hash),
+    List(list::List),
 }
 
 impl Command {
@@ -201,8 +203,17 @@ impl Command {
             | Kind::Info(_)
             | Kind::DbSize
             | Kind::Flush => Access::Barrier,
+            // A blocked command holds up the rest of its connection's pipeline, as in Redis.
+            Kind::List(list) if list.blocks() => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
+    }
+
+    /// Whether the command may block waiting for data (BLPOP & co.): the gateway runs it
+    /// without an admission permit and watches the connection for a hangup meanwhile
+    /// ([`Session::hangup`]).
+    pub fn blocks(&self) -> bool {
+        matches!(&self.action, Action::Run(Kind::List(list)) if list.blocks())
     }
 
     /// The reply for a command refused before running, e.g. by the gateway's admission
@@ -261,6 +272,7 @@ impl Kind {
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
             name if let Some(parsed) = hash::Hash::parse(name, args) => Kind::Hash(parsed?),
+            name if let Some(parsed) = list::List::parse(name, args) => Kind::List(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -344,6 +356,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
         Kind::Hash(c) => c.apply(kv, ctx).await,
+        Kind::List(c) => c.apply(kv, ctx, session).await,
     }
 }
 

@@ -161,6 +161,7 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
                 for _ in &queued {
                     ctx.count_command();
                 }
+                signal_blocked_clients(&queued, ctx);
                 *session = attempt_session;
                 return Ok(Reply::Array(pin_protocols(replies, session.protocol)));
             }
@@ -171,6 +172,19 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
     Err(RedisError::Kv(KvError::TryAgain(
         "transaction kept conflicting with concurrent writes and was discarded, retry".into(),
     )))
+}
+
+/// Wakes this gateway's clients blocked on any key the committed transaction touched (a
+/// spurious wake-up costs a blocked client one empty try).
+fn signal_blocked_clients(queued: &[Vec<Bytes>], ctx: &ServerContext) {
+    for args in queued {
+        let Ok(spec) = table::lookup(args) else { continue };
+        if spec.has_flag("write") {
+            for key in spec.keys(args) {
+                ctx.key_waiters.signal(&key, usize::MAX);
+            }
+        }
+    }
 }
 
 /// The commit conditions for the WATCHed keys (each key's version as WATCH saw it), or `None`
