@@ -23,7 +23,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -34,6 +34,8 @@ use tokio::sync::Notify;
 pub struct KeyWaiters {
     queues: Mutex<HashMap<Bytes, VecDeque<Arc<Waiter>>>>,
     next_id: AtomicU64,
+    /// Registrations alive (INFO `blocked_clients`).
+    blocked: AtomicUsize,
 }
 
 impl fmt::Debug for KeyWaiters {
@@ -70,6 +72,7 @@ impl KeyWaiters {
                 unique.push(key.clone());
             }
         }
+        self.blocked.fetch_add(1, Ordering::Relaxed);
         let mut queues = self.lock();
         for key in &unique {
             queues.entry(key.clone()).or_default().push_back(waiter.clone());
@@ -94,9 +97,14 @@ impl KeyWaiters {
         }
     }
 
-    /// Number of clients waiting on `key` (for tests and INFO-style introspection).
+    /// Number of clients waiting on `key`.
     pub fn waiting_on(&self, key: &[u8]) -> usize {
         self.lock().get(key).map_or(0, VecDeque::len)
+    }
+
+    /// Number of clients blocked on this gateway (INFO `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
     }
 }
 
@@ -127,6 +135,7 @@ impl Registration<'_> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
+        self.waiters.blocked.fetch_sub(1, Ordering::Relaxed);
         let unacted = self.waiter.woken.load(Ordering::Acquire);
         {
             let mut queues = self.waiters.lock();
@@ -213,6 +222,7 @@ mod tests {
         let second = waiters.register(&[key("a")]);
         assert!(first.is_first() && !second.is_first());
         assert_eq!(waiters.waiting_on(b"a"), 2);
+        assert_eq!(waiters.blocked_clients(), 2);
 
         waiters.signal(b"a", 1);
         first.signalled().await;
@@ -226,6 +236,7 @@ mod tests {
         drop(second);
         assert_eq!(waiters.waiting_on(b"a"), 0);
         assert_eq!(waiters.waiting_on(b"b"), 0);
+        assert_eq!(waiters.blocked_clients(), 0);
     }
 
     #[tokio::test]
