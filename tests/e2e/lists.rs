@@ -203,8 +203,8 @@ async fn blocking_pops_are_woken_by_pushes_and_time_out() {
     // A timeout answers nil.
     let timed_out: Option<(String, String)> = q(&mut pusher, &["BLPOP", "bq:empty", "0.05"]).await;
     assert_eq!(timed_out, None);
-    let timed_out: Option<String> = q(&mut pusher, &["BLMOVE", "bq:empty", "bq:d", "LEFT", "LEFT", "0.05"]).await;
-    assert_eq!(timed_out, None);
+    let timed_out: redis::Value = q(&mut pusher, &["BLMOVE", "bq:empty", "bq:d", "LEFT", "LEFT", "0.05"]).await;
+    assert_eq!(timed_out, redis::Value::Nil);
 
     // BLMOVE woken by LPUSH; the element lands in the destination.
     let mut mover = cluster.connection().await;

@@ -84,7 +84,15 @@ impl Blocking {
         }
     }
 
+    /// What a blocked client gets when its timeout passes: the null array, for every blocking
+    /// list command (Redis's `replyToBlockedClientTimedOut`).
     fn timeout_reply(&self) -> Reply {
+        Reply::NullArray
+    }
+
+    /// What the command answers inside MULTI when there is nothing to pop: BLMOVE and
+    /// BRPOPLPUSH answer like LMOVE (the null bulk string), the others the null array.
+    fn empty_reply(&self) -> Reply {
         match &self.op {
             Op::Pop(pop) => pop.empty_reply(),
             Op::Move(_) => Reply::Null,
@@ -93,7 +101,7 @@ impl Blocking {
 
     pub async fn apply<K: KvStore>(self, kv: &K, ctx: &ServerContext, session: &Session) -> Result<Reply, RedisError> {
         if kv.in_transaction() {
-            return Ok(self.try_once(kv, ctx).await?.unwrap_or_else(|| self.timeout_reply()));
+            return Ok(self.try_once(kv, ctx).await?.unwrap_or_else(|| self.empty_reply()));
         }
         let keys = self.keys();
         // Registered before the first try, so that a push committed between the try and the
