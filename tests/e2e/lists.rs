@@ -190,9 +190,8 @@ async fn blocking_pops_are_woken_by_pushes_and_time_out() {
 
     // BLPOP woken by a push from another connection.
     let mut blocked = cluster.connection().await;
-    let waiting = tokio::spawn(async move {
-        q::<Option<(String, String)>>(&mut blocked, &["BLPOP", "bq:a", "0"]).await
-    });
+    let waiting =
+        tokio::spawn(async move { q::<Option<(String, String)>>(&mut blocked, &["BLPOP", "bq:a", "0"]).await });
     until_blocked(&mut pusher, 1).await;
     let len: i64 = q(&mut pusher, &["RPUSH", "bq:a", "hello"]).await;
     assert_eq!(len, 1);
