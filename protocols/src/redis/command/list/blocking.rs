@@ -110,6 +110,7 @@ impl Blocking {
         let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
         let mut poll = FIRST_POLL;
         let mut try_now = true;
+        let mut first_try = true;
         loop {
             if session.hangup.is_closed() {
                 // Nobody would receive the element: pop nothing.
@@ -117,7 +118,14 @@ impl Blocking {
             }
             if try_now {
                 registration.acting();
-                if let Some(reply) = self.try_once(kv, ctx).await? {
+                let attempt = match self.try_once(kv, ctx).await {
+                    // Like Redis, a key that turned into another type while the client waits
+                    // is passed over; only the first try reports WRONGTYPE.
+                    Err(RedisError::WrongType) if !first_try => None,
+                    result => result?,
+                };
+                first_try = false;
+                if let Some(reply) = attempt {
                     // The list may hold more than this client took: let the next one look.
                     for key in &keys {
                         ctx.key_waiters.signal(key, 1);

@@ -573,3 +573,21 @@ async fn a_push_from_elsewhere_is_found_by_polling() {
     let (popped, _) = tokio::join!(waiting, push);
     assert_eq!(popped.reply, arr(&["q", "far"]));
 }
+
+#[tokio::test]
+async fn a_blocked_client_passes_over_a_key_that_changed_type() {
+    let h = Harness::new();
+    let mut blocked = h.session.clone();
+    let mut other = h.other.clone();
+    let waiting = execute(parse("BLPOP q 0", &blocked, &h), &mut blocked, &h.kv, &h.ctx);
+    let change = async {
+        while h.ctx.key_waiters.waiting_on(b"q") == 0 {
+            tokio::task::yield_now().await;
+        }
+        for line in ["MULTI", "LPUSH q a", "DEL q", "SET q foo", "EXEC", "DEL q", "RPUSH q b"] {
+            execute(parse(line, &other, &h), &mut other, &h.kv, &h.ctx).await;
+        }
+    };
+    let (outcome, ()) = tokio::join!(waiting, change);
+    assert_eq!(outcome.reply, arr(&["q", "b"]));
+}
