@@ -14,12 +14,12 @@
 //! Each retry is one ordinary atomic pop (pop + reply decided in one transaction), so an
 //! element is delivered at most once and never lost between clients.
 //!
-//! Fairness: waiters on a key are kept in arrival order. A signal for `n` new elements wakes
-//! the first `n` waiters not already woken, a client that was served passes the signal on to
-//! the next waiter of its key, and a waiter retries on its poll timer only while it is the
-//! oldest waiter of one of its keys, so on one gateway clients are served first come, first
-//! served. Across gateways there is no global order: whichever gateway's waiter retries first
-//! wins.
+//! Fairness: waiters on a key are kept in arrival order. A push wakes the oldest waiter not
+//! already woken, a client that was served passes the signal on to the next waiter of its key
+//! (so several pushed elements reach several waiters one after the other, in order), and a
+//! waiter retries on its poll timer only while it is the oldest waiter of one of its keys, so
+//! on one gateway clients are served first come, first served. Across gateways there is no
+//! global order: whichever gateway's waiter retries first wins.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;

@@ -174,14 +174,14 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
     )))
 }
 
-/// Wakes this gateway's clients blocked on any key the committed transaction touched (a
-/// spurious wake-up costs a blocked client one empty try).
+/// Wakes the oldest client blocked on each key the committed transaction wrote (a spurious
+/// wake-up costs it one empty try; a served client wakes the next one).
 fn signal_blocked_clients(queued: &[Vec<Bytes>], ctx: &ServerContext) {
     for args in queued {
         let Ok(spec) = table::lookup(args) else { continue };
         if spec.has_flag("write") {
             for key in spec.keys(args) {
-                ctx.key_waiters.signal(&key, usize::MAX);
+                ctx.key_waiters.signal(&key, 1);
             }
         }
     }

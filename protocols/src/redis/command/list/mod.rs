@@ -93,7 +93,9 @@ impl List {
             List::Push(c) => {
                 let reply = atomically(kv, &c).await?;
                 if matches!(reply, Reply::Integer(n) if n > 0) {
-                    signal(&c.key, c.elements.len());
+                    // One wake-up, however many elements: each served client passes it on, so
+                    // waiters are served strictly in arrival order (Redis's order).
+                    signal(&c.key, 1);
                 }
                 Ok(reply)
             }

@@ -591,3 +591,52 @@ async fn a_blocked_client_passes_over_a_key_that_changed_type() {
     let (outcome, ()) = tokio::join!(waiting, change);
     assert_eq!(outcome.reply, arr(&["q", "b"]));
 }
+
+/// Redis's "BLMPOP with multiple blocked clients": one EXEC fills two lists, four clients
+/// blocked on both are served in arrival order.
+#[tokio::test]
+async fn one_exec_serves_several_blocked_clients_in_order() {
+    let h = Harness::new();
+    let commands = [
+        "BLMPOP 0 2 b1 b2 LEFT COUNT 1",
+        "BLMPOP 0 2 b1 b2 RIGHT COUNT 10",
+        "BLMPOP 0 2 b1 b2 LEFT COUNT 10",
+        "BLMPOP 0 2 b1 b2 RIGHT COUNT 1",
+    ];
+    let waiters = commands.iter().enumerate().map(|(i, line)| {
+        let h = &h;
+        async move {
+            let mut session = Session::new(100 + i as u64, &h.ctx);
+            while h.ctx.key_waiters.waiting_on(b"b1") < i {
+                tokio::task::yield_now().await;
+            }
+            let cmd = parse(line, &session, h);
+            execute(cmd, &mut session, &h.kv, &h.ctx).await.reply
+        }
+    });
+    let push = async {
+        let mut other = h.other.clone();
+        while h.ctx.key_waiters.waiting_on(b"b1") < 4 {
+            tokio::task::yield_now().await;
+        }
+        for line in ["MULTI", "LPUSH b1 a b c d e", "LPUSH b2 1 2 3 4 5", "EXEC"] {
+            execute(parse(line, &other, &h), &mut other, &h.kv, &h.ctx).await;
+        }
+        // The fourth client finds b2 empty after the third; it gets the next push.
+        while h.ctx.key_waiters.waiting_on(b"b1") > 1 {
+            tokio::task::yield_now().await;
+        }
+        execute(parse("LPUSH b2 1 2 3", &other, &h), &mut other, &h.kv, &h.ctx).await;
+    };
+    let (replies, ()) = tokio::join!(futures::future::join_all(waiters), push);
+    let nested = |key: &str, items: &[&str]| Reply::Array(vec![bulk(key), arr(items)]);
+    assert_eq!(
+        replies,
+        vec![
+            nested("b1", &["e"]),
+            nested("b1", &["a", "b", "c", "d"]),
+            nested("b2", &["5", "4", "3", "2", "1"]),
+            nested("b2", &["1"])
+        ]
+    );
+}
