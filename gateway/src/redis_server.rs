@@ -8,6 +8,11 @@
 //! fans out to the core in parallel. MULTI / EXEC / DISCARD / WATCH / UNWATCH, commands queued
 //! inside MULTI and every command while keys are WATCHed are barriers too, so a connection in a
 //! transaction runs strictly in order; the transaction state lives in its [`Session`].
+//!
+//! Blocking commands (BLPOP & co.) are barriers too: the replies before them are written at
+//! once, later pipelined commands wait for them (as in Redis), they hold no admission permit
+//! while they wait, and the connection is watched meanwhile so that a client that hangs up
+//! stops its blocked command before it pops anything (see `strata_protocols::redis::blocking`).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +32,10 @@ use crate::metrics::GatewayMetrics;
 
 /// Commands in one wave at most; bounds the memory of replies held before writing.
 const MAX_WAVE: usize = 1024;
+
+/// Request bytes buffered from a client while one of its commands blocks; past this the
+/// gateway stops reading (and so stops noticing a hangup) until the command ends.
+const MAX_BUFFERED_WHILE_BLOCKED: usize = 1 << 20;
 
 pub struct RedisServer {
     pub kv: CoreKv,
@@ -142,7 +151,8 @@ impl RedisServer {
             if let Some(subscribed) = inbox.as_mut() {
                 drain_inbox(subscribed, session.protocol, &mut output);
             }
-            let close = self.run_pipeline(requests, &mut session, &client, &mut output).await;
+            let close =
+                self.run_pipeline(requests, &mut session, &client, &mut output, &mut stream, &mut input).await?;
             if inbox.is_none() && session.is_subscribed() {
                 inbox = self.ctx.pubsub.take_inbox(id);
             }
@@ -190,14 +200,16 @@ impl RedisServer {
     }
 
     /// Executes a batch of requests, appending encoded replies in order. Returns true when
-    /// the connection must close (QUIT).
+    /// the connection must close (QUIT, or the client left while a command blocked).
     async fn run_pipeline(
         &self,
         requests: Vec<Vec<Bytes>>,
         session: &mut Session,
         client: &ClientLimiter,
         output: &mut BytesMut,
-    ) -> bool {
+        stream: &mut TcpStream,
+        input: &mut BytesMut,
+    ) -> std::io::Result<bool> {
         let mut wave: Vec<Result<(Command, OwnedSemaphorePermit), Reply>> = Vec::new();
         let mut wave_keys: HashSet<Bytes> = HashSet::new();
         for args in requests {
@@ -223,7 +235,7 @@ impl RedisServer {
                 Access::Barrier => {
                     self.run_wave(std::mem::take(&mut wave), session, output).await;
                     wave_keys.clear();
-                    let (cmd, _permit) = match parsed {
+                    let (cmd, permit) = match parsed {
                         Ok(admitted) => admitted,
                         Err(reply) => {
                             self.count(&reply);
@@ -231,11 +243,22 @@ impl RedisServer {
                             continue;
                         }
                     };
-                    let outcome = redis::execute(cmd, session, &self.kv, &self.ctx).await;
+                    let outcome = if cmd.blocks() {
+                        // A blocked client holds no admission permit while it waits, and the
+                        // replies before it go out now, as Redis sends them.
+                        drop(permit);
+                        stream.write_all(output).await?;
+                        output.clear();
+                        self.execute_blocking(cmd, session, stream, input).await
+                    } else {
+                        let outcome = redis::execute(cmd, session, &self.kv, &self.ctx).await;
+                        drop(permit);
+                        outcome
+                    };
                     self.count(&outcome.reply);
                     outcome.reply.encode(session.protocol, output);
-                    if outcome.close {
-                        return true;
+                    if outcome.close || session.hangup.is_closed() {
+                        return Ok(true);
                     }
                 }
                 Access::Keys(keys) => {
@@ -250,7 +273,37 @@ impl RedisServer {
             }
         }
         self.run_wave(wave, session, output).await;
-        false
+        Ok(false)
+    }
+
+    /// Runs a command that may block (BLPOP & co.) while watching the connection: the
+    /// client's further requests are buffered (up to [`MAX_BUFFERED_WHILE_BLOCKED`]) and run
+    /// after it, and if the client hangs up the command is told through
+    /// [`Session::hangup`], so that it stops waiting without popping anything.
+    async fn execute_blocking(
+        &self,
+        cmd: Command,
+        session: &mut Session,
+        stream: &mut TcpStream,
+        input: &mut BytesMut,
+    ) -> redis::Outcome {
+        let hangup = session.hangup.clone();
+        let execution = redis::execute(cmd, session, &self.kv, &self.ctx);
+        tokio::pin!(execution);
+        let mut watching = true;
+        loop {
+            tokio::select! {
+                outcome = &mut execution => return outcome,
+                // `read_buf` is cancel-safe: nothing read is lost when the command finishes first.
+                read = stream.read_buf(input), if watching => match read {
+                    Ok(0) | Err(_) => {
+                        hangup.signal();
+                        watching = false;
+                    }
+                    Ok(_) => watching = input.len() < MAX_BUFFERED_WHILE_BLOCKED,
+                },
+            }
+        }
     }
 
     async fn run_wave(

@@ -124,6 +124,20 @@ pub enum RedisError {
     NumkeysTooLarge,
     #[error("ERR LIMIT can't be negative")]
     LimitNegative,
+    /// An integer argument refused with the command's own message (Redis's
+    /// `getRangeLongFromObjectOrReply` / `getPositiveLongFromObjectOrReply` with a message),
+    /// e.g. `count should be greater than 0`.
+    #[error("ERR {0}")]
+    BadArgument(&'static str),
+    /// LSET / LINDEX-style index past either end.
+    #[error("ERR index out of range")]
+    IndexOutOfRange,
+    #[error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")]
+    RankZero,
+    #[error("ERR timeout is negative")]
+    NegativeTimeout,
+    #[error("ERR timeout is not a float or out of range")]
+    TimeoutNotFloat,
     #[error("{}", kv_error_text(.0))]
     Kv(KvError),
 }

@@ -30,6 +30,7 @@
 //! [`pubsub::Inbox`] from its registry and writes the deliveries it receives
 //! ([`pubsub::Delivery::to_reply`], encoded with the session's protocol) between replies.
 
+pub mod blocking;
 pub mod collection;
 mod command;
 pub mod error;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::blocking::{Hangup, KeyWaiters};
 use super::pubsub::{OutputLimits, PubSub, PubSubSession, Registry};
 use crate::resp::{Limits, ProtocolVersion};
 
@@ -43,6 +44,8 @@ pub struct ServerContext {
     pub pubsub: Arc<dyn PubSub>,
     /// Lua scripts: this gateway's cache of bodies and the limits of a run.
     pub scripts: super::scripting::Scripts,
+    /// Clients blocked in BLPOP & co. on this gateway, by key; see [`super::blocking`].
+    pub key_waiters: KeyWaiters,
 }
 
 impl ServerContext {
@@ -62,6 +65,7 @@ impl ServerContext {
             combiner: Default::default(),
             pubsub: Arc::new(Registry::new(OutputLimits::default())),
             scripts: Default::default(),
+            key_waiters: KeyWaiters::default(),
         }
     }
 
@@ -122,6 +126,8 @@ pub struct Session {
     pub(crate) transaction: TransactionState,
     /// Channels and patterns subscribed to; see [`Session::is_subscribed`].
     pub(crate) pubsub: PubSubSession,
+    /// Signalled by the gateway when the connection closes while a command blocks.
+    pub hangup: Hangup,
 }
 
 /// A connection's MULTI / WATCH state (Redis's `CLIENT_MULTI`, `CLIENT_DIRTY_EXEC` and
@@ -164,6 +170,7 @@ impl Session {
             lib_ver: None,
             transaction: TransactionState::default(),
             pubsub: PubSubSession::default(),
+            hangup: Hangup::default(),
         }
     }
 

@@ -110,7 +110,7 @@ impl Leader<'_> {
     /// Runs the batch, answers the others, and returns the leader's own reply.
     async fn run<K: KvStore>(&mut self, kv: &K, ctx: &ServerContext) -> Reply {
         let Some(batch) = self.batch.as_ref() else { return unknown_outcome() };
-        let replies = run_batch(batch, kv, ctx).await;
+        let replies = run_batch(&self.key, batch, kv, ctx).await;
         let mut own = unknown_outcome();
         for (waiter, reply) in self.batch.take().unwrap_or_default().into_iter().zip(replies) {
             match waiter.tell {
@@ -159,7 +159,7 @@ impl Drop for Leader<'_> {
 }
 
 /// One command runs as it would alone; several run as one transaction.
-async fn run_batch<K: KvStore>(batch: &[Waiter], kv: &K, ctx: &ServerContext) -> Vec<Reply> {
+async fn run_batch<K: KvStore>(key: &Bytes, batch: &[Waiter], kv: &K, ctx: &ServerContext) -> Vec<Reply> {
     if let [only] = batch {
         let mut session = only.session.clone();
         return vec![reply_of(run(only.kind.clone(), &mut session, kv, ctx).await)];
@@ -177,7 +177,12 @@ async fn run_batch<K: KvStore>(batch: &[Waiter], kv: &K, ctx: &ServerContext) ->
             Err(err) => return vec![RedisError::Kv(err).to_reply(); batch.len()],
         };
         match kv.commit(commit).await {
-            Ok(TxnOutcome::Committed { .. }) => return replies,
+            Ok(TxnOutcome::Committed { .. }) => {
+                // Commands inside a transaction leave waking blocked clients to its commit
+                // (a push is visible only now); a served client wakes the next one.
+                ctx.key_waiters.signal(key, 1);
+                return replies;
+            }
             Ok(TxnOutcome::Conflict | TxnOutcome::ConditionFailed) => backoff(attempt).await,
             Err(err) => return vec![RedisError::Kv(err).to_reply(); batch.len()],
         }

@@ -122,7 +122,7 @@ async fn section_fields<K: KvStore>(section: &str, kv: &K, ctx: &ServerContext) 
             ("maxclients", "10000".into()),
             ("client_recent_max_input_buffer", "0".into()),
             ("client_recent_max_output_buffer", "0".into()),
-            ("blocked_clients", "0".into()),
+            ("blocked_clients", ctx.key_waiters.blocked_clients().to_string()),
             ("tracking_clients", "0".into()),
             ("clients_in_timeout_table", "0".into()),
         ]),

@@ -27,6 +27,7 @@ mod hello;
 mod incr;
 mod incrbyfloat;
 mod info;
+mod list;
 mod mget;
 mod mset;
 mod multi;
@@ -157,6 +158,7 @@ enum Kind {
     Eval(eval::Eval),
     Script(script::Script),
     Sets(sets::Sets),
+    List(list::List),
 }
 
 impl Command {
@@ -232,8 +234,17 @@ impl Command {
             // A script may touch any key, and SCRIPT changes what EVALSHA finds.
             | Kind::Eval(_)
             | Kind::Script(_) => Access::Barrier,
+            // A blocked command holds up the rest of its connection's pipeline, as in Redis.
+            Kind::List(list) if list.blocks() => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
+    }
+
+    /// Whether the command may block waiting for data (BLPOP & co.): the gateway runs it
+    /// without an admission permit and watches the connection for a hangup meanwhile
+    /// ([`Session::hangup`]).
+    pub fn blocks(&self) -> bool {
+        matches!(&self.action, Action::Run(Kind::List(list)) if list.blocks())
     }
 
     /// The reply for a command refused before running, e.g. by the gateway's admission
@@ -301,6 +312,7 @@ impl Kind {
             "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => Kind::Eval(eval::Eval::parse(name, args)?),
             n if n.starts_with("script|") => Kind::Script(script::Script::parse(n, args)?),
             name if let Some(parsed) = sets::Sets::parse(name, args) => Kind::Sets(parsed?),
+            name if let Some(parsed) = list::List::parse(name, args) => Kind::List(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -409,6 +421,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Eval(_) => Err(RedisError::Kv(crate::kv::KvError::Internal("EVAL cannot run here".into()))),
         Kind::Hash(c) => c.apply(kv, ctx, session.protocol).await,
         Kind::Sets(c) => c.apply(kv, ctx, session.protocol).await,
+        Kind::List(c) => c.apply(kv, ctx, session).await,
     }
 }
 

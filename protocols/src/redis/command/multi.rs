@@ -169,6 +169,7 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
                 for _ in &queued {
                     ctx.count_command();
                 }
+                signal_blocked_clients(&queued, ctx);
                 *session = attempt_session;
                 // Subscriptions made by the transaction count for its own PUBLISHes.
                 if !session.pubsub.pending.is_empty() {
@@ -188,6 +189,19 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
     Err(RedisError::Kv(KvError::TryAgain(
         "transaction kept conflicting with concurrent writes and was discarded, retry".into(),
     )))
+}
+
+/// Wakes the oldest client blocked on each key the committed transaction wrote (a spurious
+/// wake-up costs it one empty try; a served client wakes the next one).
+fn signal_blocked_clients(queued: &[Vec<Bytes>], ctx: &ServerContext) {
+    for args in queued {
+        let Ok(spec) = table::lookup(args) else { continue };
+        if spec.has_flag("write") {
+            for key in spec.keys(args) {
+                ctx.key_waiters.signal(&key, 1);
+            }
+        }
+    }
 }
 
 /// The commit conditions for the WATCHed keys (each key's version as WATCH saw it), or `None`
