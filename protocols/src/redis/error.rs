@@ -85,6 +85,10 @@ pub enum RedisError {
     ExpireNxConflict,
     #[error("ERR GT and LT options at the same time are not compatible")]
     ExpireGtLtConflict,
+    /// A command-specific error whose full text (code included) is fixed, e.g. the sorted-set
+    /// range errors `ERR min or max is not a float`.
+    #[error("{0}")]
+    Custom(&'static str),
     #[error("{}", kv_error_text(.0))]
     Kv(KvError),
 }

@@ -38,6 +38,7 @@ mod strlen;
 pub(crate) mod table;
 mod ttl;
 mod type_cmd;
+mod zset;
 
 use bytes::Bytes;
 
@@ -142,6 +143,7 @@ enum Kind {
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
     Hash(hash::Hash),
+    ZSet(zset::ZSet),
 }
 
 impl Command {
@@ -261,6 +263,7 @@ impl Kind {
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
             name if let Some(parsed) = hash::Hash::parse(name, args) => Kind::Hash(parsed?),
+            name if let Some(parsed) = zset::ZSet::parse(name, args) => Kind::ZSet(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -344,6 +347,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
         Kind::Hash(c) => c.apply(kv, ctx).await,
+        Kind::ZSet(c) => c.apply(kv, ctx).await,
     }
 }
 
