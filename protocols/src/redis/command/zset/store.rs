@@ -194,6 +194,7 @@ impl ScoreRange {
         self.min > self.max || (self.min == self.max && (self.min_exclusive || self.max_exclusive))
     }
 
+    #[cfg(test)]
     pub fn contains(&self, score: f64) -> bool {
         let above = if self.min_exclusive { score > self.min } else { score >= self.min };
         let below = if self.max_exclusive { score < self.max } else { score <= self.max };

@@ -50,7 +50,7 @@ impl ZAdd {
         if cmd.nx && cmd.xx {
             return Err(RedisError::Custom("ERR XX and NX options at the same time are not compatible"));
         }
-        if (cmd.gt && cmd.nx) || (cmd.lt && cmd.nx) || (cmd.gt && cmd.lt) {
+        if [cmd.gt, cmd.lt, cmd.nx].iter().filter(|set| **set).count() > 1 {
             return Err(RedisError::Custom("ERR GT, LT, and/or NX options at the same time are not compatible"));
         }
         if cmd.incr && rest.len() > 2 {
