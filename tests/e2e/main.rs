@@ -13,3 +13,4 @@ mod raw;
 mod routing;
 mod split;
 mod transactions;
+mod zset;
