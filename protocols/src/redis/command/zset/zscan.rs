@@ -1,6 +1,7 @@
 //! ZSCAN key cursor [MATCH pattern] [COUNT count]
 //!
-//! The cursor is the number of members (in member order) already returned. Sets of at most
+//! Members come in score order (the index order). The cursor is the number of members
+//! already returned. Sets of at most
 //! 128 members answer in one call with cursor 0, as Redis does for its compact encoding.
 //! Members added or removed between calls may shift the cursor, so a member present
 //! throughout can be returned twice or skipped after concurrent removals; Redis guarantees
@@ -8,8 +9,9 @@
 
 use bytes::Bytes;
 
+use super::store::all_entries;
 use crate::kv::KvStore;
-use crate::redis::collection::{decode_score, load, scan_sub, sub_key_rest, Atomic, SubKind};
+use crate::redis::collection::{load, Atomic};
 use crate::redis::command::{int_arg, is_option};
 use crate::redis::error::RedisError;
 use crate::redis::keyspace::ValueType;
@@ -65,21 +67,29 @@ impl Atomic for ZScan {
         let meta = found.meta;
         let (skip, take) =
             if meta.size <= ONE_SHOT_SIZE { (0, usize::MAX) } else { (self.cursor as usize, self.count) };
-        let (start, end) = meta.sub_range(SubKind::Member);
-        let members = scan_sub(kv, start, end, skip.saturating_add(take), false).await?;
+        let members = all_entries(kv, &meta, skip.saturating_add(take), false).await?;
         let returned = members.len();
         let next = if meta.size <= ONE_SHOT_SIZE || returned < skip.saturating_add(take) { 0 } else { returned as u64 };
         let mut items = Vec::new();
-        for (key, value) in members.into_iter().skip(skip) {
-            let member = sub_key_rest(&key);
-            if self.pattern.as_ref().is_some_and(|p| !glob_match(p, &member)) {
+        for entry in members.into_iter().skip(skip) {
+            if self.pattern.as_ref().is_some_and(|p| !glob_match(p, &entry.member)) {
                 continue;
             }
-            let score = decode_score(&value).unwrap_or_default();
-            items.push(Reply::Bulk(member));
-            items.push(Reply::Bulk(Bytes::from(format_double(score))));
+            items.push(Reply::Bulk(entry.member));
+            items.push(Reply::Bulk(Bytes::from(score_text(entry.score))));
         }
         Ok(reply(next, items))
+    }
+}
+
+/// A score as Redis 7.0's `d2string` writes it (ZSCAN returns the stored text): integers
+/// within ±2^62 without a fraction or exponent, anything else `%.17g`.
+fn score_text(score: f64) -> String {
+    const INTEGER_LIMIT: f64 = (i64::MAX / 2) as f64;
+    if score.fract() == 0.0 && (-INTEGER_LIMIT..=INTEGER_LIMIT).contains(&score) {
+        (score as i64).to_string()
+    } else {
+        format_double(score)
     }
 }
 
