@@ -49,10 +49,18 @@ fn positive_count(arg: &[u8]) -> Result<usize, RedisError> {
 
 fn parse_timeout(arg: &[u8]) -> Result<Option<Duration>, RedisError> {
     let seconds = parse_score(arg).map_err(|_| RedisError::Custom("ERR timeout is not a float or out of range"))?;
-    if seconds < 0.0 || seconds.is_infinite() {
+    if seconds < 0.0 {
         return Err(RedisError::Custom("ERR timeout is negative"));
     }
-    Ok((seconds > 0.0).then(|| Duration::from_secs_f64(seconds)))
+    if seconds == 0.0 {
+        return Ok(None);
+    }
+    // Redis converts to whole milliseconds in a long long: past that it wraps negative.
+    if seconds * 1000.0 >= i64::MAX as f64 {
+        return Err(RedisError::Custom("ERR timeout is negative"));
+    }
+    let timeout = Duration::from_secs_f64(seconds);
+    Ok(Some(timeout))
 }
 
 impl ZPop {
@@ -135,7 +143,8 @@ impl ZPop {
     /// Runs the command, blocking (by polling) for the blocking forms.
     pub async fn apply<K: KvStore>(&self, kv: &K) -> Result<Reply, RedisError> {
         let Some(timeout) = self.timeout else { return atomically(kv, self).await };
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A deadline past what `Instant` can hold is as good as forever.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut pause = Duration::from_millis(5);
         loop {
             let reply = atomically(kv, self).await?;

@@ -37,6 +37,10 @@ impl ZRandMember {
     }
 }
 
+/// The most members a negative count may ask for. Redis streams any number; a gateway builds
+/// the reply in memory, so an absurd count is refused instead of exhausting memory.
+const MAX_REPEATED: usize = 10_000_000;
+
 /// A small xorshift generator seeded from the standard library's per-process random keys: no
 /// cryptographic needs here, just Redis's "random".
 struct Rng(u64);
@@ -72,9 +76,15 @@ impl Atomic for ZRandMember {
             return Ok(Reply::Array(Vec::new()));
         }
         let mut entries = all_entries(kv, &found.meta, usize::MAX, false).await?;
+        if entries.is_empty() {
+            return Ok(Reply::Array(Vec::new()));
+        }
         let mut rng = Rng::new();
         let picked = if count < 0 {
             let n = count.unsigned_abs() as usize;
+            if n > MAX_REPEATED {
+                return Err(RedisError::ValueOutOfRange { min: -(MAX_REPEATED as i64), max: i64::MAX });
+            }
             (0..n).map(|_| entries[rng.below(entries.len())].clone()).collect()
         } else {
             // Distinct members: a partial Fisher-Yates shuffle.
