@@ -100,8 +100,9 @@ impl ZSetOp {
             let remaining = options.len() - at - 1;
             let set_op = matches!(self.op, Op::Union | Op::Inter);
             if self.op == Op::InterCard && remaining >= 1 && is_option(option, "limit") {
-                let limit = int_arg(&options[at + 1])?;
-                self.limit = usize::try_from(limit).map_err(|_| RedisError::Custom("ERR LIMIT can't be negative"))?;
+                let negative = || RedisError::Custom("ERR LIMIT can't be negative");
+                let limit = int_arg(&options[at + 1]).map_err(|_| negative())?;
+                self.limit = usize::try_from(limit).map_err(|_| negative())?;
                 at += 2;
             } else if set_op && remaining >= self.keys.len() && is_option(option, "weights") {
                 for (i, weight) in options[at + 1..at + 1 + self.keys.len()].iter().enumerate() {

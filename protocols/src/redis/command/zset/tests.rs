@@ -455,6 +455,7 @@ const SCRIPT: &[(&str, &[u8])] = &[
     ("ZRANGE dec 0 -1 BYSCORE LIMIT 1", b"-ERR syntax error\x0d\x0a"),
     ("ZRANGE dec 0 -1 BYSCORE LIMIT 1 1 1", b"-ERR syntax error\x0d\x0a"),
     ("ZRANGESTORE dst dec 0 -1 BYLEX WITHSCORES", b"-ERR syntax error\x0d\x0a"),
+    ("ZINTERCARD 1 s1 LIMIT a", b"-ERR LIMIT can't be negative\x0d\x0a"),
 ];
 
 const SCRIPT_RESP3: &[(&str, &[u8])] = &[
@@ -704,4 +705,5 @@ const SCRIPT_RESP3: &[(&str, &[u8])] = &[
     ("ZRANGE dec 0 -1 BYSCORE LIMIT 1", b"-ERR syntax error\x0d\x0a"),
     ("ZRANGE dec 0 -1 BYSCORE LIMIT 1 1 1", b"-ERR syntax error\x0d\x0a"),
     ("ZRANGESTORE dst dec 0 -1 BYLEX WITHSCORES", b"-ERR syntax error\x0d\x0a"),
+    ("ZINTERCARD 1 s1 LIMIT a", b"-ERR LIMIT can't be negative\x0d\x0a"),
 ];
