@@ -96,7 +96,7 @@ async fn zset_families_work_through_the_redis_crate() {
     assert_eq!(random.len(), 3);
     let removed: i64 = conn.zrem("z", &["a", "nosuch"]).await.unwrap();
     assert_eq!(removed, 1);
-    let removed: i64 = conn.zremrangebyscore("z", "-inf", "+inf").await.unwrap();
+    let removed: i64 = conn.zrembyscore("z", "-inf", "+inf").await.unwrap();
     assert_eq!(removed, 2);
     let exists: bool = conn.exists("z").await.unwrap();
     assert!(!exists, "the last removal deletes the key");
