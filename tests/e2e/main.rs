@@ -18,3 +18,4 @@ mod routing;
 mod scripting;
 mod split;
 mod transactions;
+mod zset;

@@ -138,6 +138,10 @@ pub enum RedisError {
     NegativeTimeout,
     #[error("ERR timeout is not a float or out of range")]
     TimeoutNotFloat,
+    /// A command-specific error whose full text (code included) is fixed, e.g. the sorted-set
+    /// range errors `ERR min or max is not a float`.
+    #[error("{0}")]
+    Custom(&'static str),
     #[error("{}", kv_error_text(.0))]
     Kv(KvError),
 }

@@ -45,6 +45,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// RESP3 set; an array in RESP2.
     Set(Vec<Reply>),
+    /// Pairs such as ZRANGE WITHSCORES's member and score: an array of 2-element arrays in
+    /// RESP3, flattened to one array in RESP2.
+    Pairs(Vec<(Reply, Reply)>),
     /// RESP3 double; a bulk string in RESP2. Formatted like Redis's `%.17g`.
     Double(f64),
     /// RESP3 boolean; the integer 1 or 0 in RESP2.
@@ -118,6 +121,16 @@ impl Reply {
                 for (key, value) in pairs {
                     key.encode(proto, out);
                     value.encode(proto, out);
+                }
+            }
+            Reply::Pairs(pairs) => {
+                header(out, b'*', if resp3 { pairs.len() } else { 2 * pairs.len() } as i64);
+                for (first, second) in pairs {
+                    if resp3 {
+                        header(out, b'*', 2);
+                    }
+                    first.encode(proto, out);
+                    second.encode(proto, out);
                 }
             }
             Reply::Double(d) if resp3 => line(out, b',', format_double(*d).as_bytes()),

@@ -45,6 +45,7 @@ mod strlen;
 pub(crate) mod table;
 mod ttl;
 mod type_cmd;
+mod zset;
 
 use bytes::Bytes;
 
@@ -159,6 +160,7 @@ enum Kind {
     Script(script::Script),
     Sets(sets::Sets),
     List(list::List),
+    ZSet(zset::ZSet),
 }
 
 impl Command {
@@ -313,6 +315,7 @@ impl Kind {
             n if n.starts_with("script|") => Kind::Script(script::Script::parse(n, args)?),
             name if let Some(parsed) = sets::Sets::parse(name, args) => Kind::Sets(parsed?),
             name if let Some(parsed) = list::List::parse(name, args) => Kind::List(parsed?),
+            name if let Some(parsed) = zset::ZSet::parse(name, args) => Kind::ZSet(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -422,6 +425,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Hash(c) => c.apply(kv, ctx, session.protocol).await,
         Kind::Sets(c) => c.apply(kv, ctx, session.protocol).await,
         Kind::List(c) => c.apply(kv, ctx, session).await,
+        Kind::ZSet(c) => c.apply(kv, ctx).await,
     }
 }
 

@@ -323,6 +323,9 @@ fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
         }
         Reply::Verbatim { text, .. } => string(&text)?,
         Reply::Pinned(_, inner) => reply_to_lua(lua, *inner, resp3)?,
+        // ZRANGE ... WITHSCORES: nested [member, score] pairs in RESP3, flat in RESP2.
+        Reply::Pairs(pairs) if resp3 => sequence(pairs.into_iter().map(|(k, v)| Reply::Array(vec![k, v])).collect())?,
+        Reply::Pairs(pairs) => sequence(pairs.into_iter().flat_map(|(k, v)| [k, v]).collect())?,
     })
 }
 
