@@ -85,6 +85,22 @@ pub enum RedisError {
     ExpireNxConflict,
     #[error("ERR GT and LT options at the same time are not compatible")]
     ExpireGtLtConflict,
+    #[error("ERR invalid cursor")]
+    InvalidCursor,
+    #[error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")]
+    LfuNotSelected,
+    #[error("ERR bit offset is not an integer or out of range")]
+    BitOffset,
+    #[error("ERR bit is not an integer or out of range")]
+    BitValue,
+    #[error("ERR The bit argument must be 1 or 0.")]
+    BitArgument,
+    #[error("ERR BITOP NOT must be called with a single source key.")]
+    BitopNotArity,
+    #[error("WRONGTYPE Key is not a valid HyperLogLog string value.")]
+    NotHyperLogLog,
+    #[error("INVALIDOBJ Corrupted HLL object detected")]
+    CorruptHyperLogLog,
     #[error("{}", kv_error_text(.0))]
     Kv(KvError),
 }

@@ -30,6 +30,8 @@ pub struct ServerContext {
     pub total_connections_received: AtomicU64,
     /// Commands executed since start; [`super::execute`] increments it.
     pub total_commands_processed: AtomicU64,
+    /// SCAN cursors too long to encode inline; see the keyspace command module.
+    pub scan_cursors: super::command::keyspace::ScanCursors,
 }
 
 impl ServerContext {
@@ -45,6 +47,7 @@ impl ServerContext {
             connected_clients: AtomicUsize::new(0),
             total_connections_received: AtomicU64::new(0),
             total_commands_processed: AtomicU64::new(0),
+            scan_cursors: Default::default(),
         }
     }
 

@@ -25,6 +25,7 @@ mod hello;
 mod incr;
 mod incrbyfloat;
 mod info;
+pub(crate) mod keyspace;
 mod mget;
 mod mset;
 mod multi;
@@ -142,6 +143,7 @@ enum Kind {
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
     Hash(hash::Hash),
+    Keyspace(keyspace::Keyspace),
 }
 
 impl Command {
@@ -201,6 +203,7 @@ impl Command {
             | Kind::Info(_)
             | Kind::DbSize
             | Kind::Flush => Access::Barrier,
+            Kind::Keyspace(k) if k.is_keyspace_wide() => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
     }
@@ -261,6 +264,7 @@ impl Kind {
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
             name if let Some(parsed) = hash::Hash::parse(name, args) => Kind::Hash(parsed?),
+            name if let Some(parsed) = keyspace::Keyspace::parse(name, args) => Kind::Keyspace(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -344,6 +348,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
         Kind::Hash(c) => c.apply(kv, ctx).await,
+        Kind::Keyspace(c) => c.apply(kv, ctx).await,
     }
 }
 
