@@ -86,6 +86,7 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
             metrics: socket(args.metrics_port + i)?,
             requirepass: args.requirepass.clone().or(file.gateway.requirepass.clone()),
             limits: crate::config::limits(&crate::GatewayArgs::default(), &file.gateway),
+            collection_gc_interval: crate::config::collection_gc_interval(file.gateway.collection_gc_ms),
         };
         match strata_gateway::Gateway::bind(config).await {
             Ok(g) => gateways.push(g),

@@ -102,6 +102,9 @@ pub struct GatewayArgs {
     /// Commands executing at once in this gateway before new ones are refused.
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// Milliseconds between passes removing orphaned collection sub-keys (default 30000; 0 = never).
+    #[arg(long)]
+    collection_gc_ms: Option<u64>,
 }
 
 fn init_logging(format: &str) {

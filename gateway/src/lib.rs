@@ -6,6 +6,7 @@
 pub mod batcher;
 pub mod breaker;
 pub mod catalog_watch;
+pub mod collection_gc;
 pub mod core_kv;
 pub mod grpc_api;
 pub mod limits;
@@ -41,6 +42,8 @@ pub struct GatewayConfig {
     /// Redis `requirepass`: clients must AUTH with it when set.
     pub requirepass: Option<String>,
     pub limits: limits::LimitsConfig,
+    /// How often this gateway removes orphaned collection sub-keys (`None`: never).
+    pub collection_gc_interval: Option<std::time::Duration>,
 }
 
 /// A gateway whose listeners are bound (so ports chosen by the OS are known) but not yet
@@ -56,6 +59,7 @@ pub struct Gateway {
     metrics: GatewayMetrics,
     ctx: Arc<ServerContext>,
     limits: limits::LimitsConfig,
+    collection_gc_interval: Option<std::time::Duration>,
 }
 
 impl Gateway {
@@ -78,6 +82,7 @@ impl Gateway {
             metrics,
             ctx,
             limits: config.limits,
+            collection_gc_interval: config.collection_gc_interval,
         })
     }
 
@@ -87,6 +92,9 @@ impl Gateway {
         let _catalog_watch = self.router.catalog().spawn();
         let kv = CoreKv::new(self.router.clone());
         let sweeper = tokio::spawn(txn::resolver::run_sweeper(kv.clone(), LOCK_SWEEP_INTERVAL));
+        let collection_gc = self
+            .collection_gc_interval
+            .map(|every| tokio::spawn(collection_gc::run(kv.clone(), every, self.metrics.clone())));
         // One admission budget for RESP commands and gRPC calls alike.
         let admission = Arc::new(limits::Admission::new(self.limits));
         let api = grpc_api::Api::new(kv.clone(), admission.clone());
@@ -128,6 +136,9 @@ impl Gateway {
 
         shutdown.await;
         sweeper.abort();
+        if let Some(task) = collection_gc {
+            task.abort();
+        }
         redis_task.abort();
         grpc_task.abort();
         metrics_task.abort();

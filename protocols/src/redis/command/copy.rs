@@ -79,7 +79,13 @@ impl CopyKey {
         .await?;
         match copied {
             // A collection: copied with its sub-keys in a transaction.
-            Reply::Null => atomically(kv, &CopyCollection { source: self.source, destination: self.destination, replace: self.replace }).await,
+            Reply::Null => {
+                atomically(
+                    kv,
+                    &CopyCollection { source: self.source, destination: self.destination, replace: self.replace },
+                )
+                .await
+            }
             reply => Ok(reply),
         }
     }
@@ -209,7 +215,8 @@ mod tests {
     async fn copying_a_big_hash_copies_every_field_and_works_inside_multi() {
         let mut h = Harness::new();
         for chunk in 0..3 {
-            let pairs: Vec<String> = (0..1000).map(|i| format!("f{} v{}", chunk * 1000 + i, chunk * 1000 + i)).collect();
+            let pairs: Vec<String> =
+                (0..1000).map(|i| format!("f{} v{}", chunk * 1000 + i, chunk * 1000 + i)).collect();
             h.run(&format!("HSET big {}", pairs.join(" "))).await;
         }
         assert_eq!(h.run("COPY big big2").await, int(1));
