@@ -6,6 +6,7 @@
 
 mod append;
 mod auth;
+mod bitmap;
 mod client;
 mod command_info;
 mod copy;
@@ -144,6 +145,7 @@ enum Kind {
     Persist(persist::Persist),
     Hash(hash::Hash),
     Keyspace(keyspace::Keyspace),
+    Bitmap(bitmap::Bitmap),
 }
 
 impl Command {
@@ -265,6 +267,7 @@ impl Kind {
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
             name if let Some(parsed) = hash::Hash::parse(name, args) => Kind::Hash(parsed?),
             name if let Some(parsed) = keyspace::Keyspace::parse(name, args) => Kind::Keyspace(parsed?),
+            name if let Some(parsed) = bitmap::Bitmap::parse(name, args) => Kind::Bitmap(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -349,6 +352,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Persist(c) => c.apply(kv).await,
         Kind::Hash(c) => c.apply(kv, ctx).await,
         Kind::Keyspace(c) => c.apply(kv, ctx).await,
+        Kind::Bitmap(c) => c.apply(kv, ctx).await,
     }
 }
 
