@@ -54,7 +54,10 @@ impl ScanCursors {
         }
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
-        entries.retain(|_, stored| now.duration_since(stored.used) < CURSOR_IDLE);
+        // Pruning is O(table) and only needed when the table is full.
+        if entries.len() >= MAX_CURSORS {
+            entries.retain(|_, stored| now.duration_since(stored.used) < CURSOR_IDLE);
+        }
         if entries.len() >= MAX_CURSORS {
             if let Some(oldest) = entries.iter().min_by_key(|(_, stored)| stored.used).map(|(id, _)| *id) {
                 entries.remove(&oldest);
