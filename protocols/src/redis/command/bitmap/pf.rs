@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::hll::{cached_count, HllError, Registers};
-use crate::kv::{Expiry, KeyState, KvStore, Mutation};
+use crate::kv::{Condition, Expiry, KeyState, KvStore, Mutation};
 use crate::redis::command::arg;
 use crate::redis::error::RedisError;
 use crate::redis::keyspace::{current_expiry, encode_string, kv_key, read_string};
@@ -73,16 +73,29 @@ impl PfCount {
         Ok(PfCount { keys: args.get(1..).unwrap_or_default().to_vec() })
     }
 
-    /// One key: its cached count when valid, else the estimate. Several keys: the estimate of
-    /// their union, read at one instant. (Redis writes the recomputed count back into the
-    /// header; Strata recomputes instead, so PFCOUNT stays a read.)
+    /// One key: its cached count when valid, else the estimate, cached in the header as Redis
+    /// does. Several keys: the estimate of their union, read at one instant.
     pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
         let snapshot = kv.get(self.keys.iter().map(|k| kv_key(k)).collect()).await?;
         if let [state] = snapshot.states.as_slice() {
-            let count = match load(state)? {
-                None => 0,
-                Some((value, registers)) => cached_count(&value).unwrap_or_else(|| registers.count()),
-            };
+            let Some((value, registers)) = load(state)? else { return Ok(Reply::Integer(0)) };
+            if let Some(cached) = cached_count(&value) {
+                return Ok(Reply::Integer(cached as i64));
+            }
+            let count = registers.count();
+            // Like Redis, store the count in the header for the next PFCOUNT. Only if the key
+            // is unchanged since the read; losing that race just skips the caching.
+            let mut cached = value.to_vec();
+            if let Some(card) = cached.get_mut(8..16) {
+                card.copy_from_slice(&count.to_le_bytes());
+                let condition = Condition { key: kv_key(&self.keys[0]), expected_version: state.version };
+                let put = Mutation::Put {
+                    key: condition.key.clone(),
+                    value: encode_string(&cached),
+                    expiry: expiry_of(state),
+                };
+                kv.write(vec![condition], vec![put]).await?;
+            }
             return Ok(Reply::Integer(count as i64));
         }
         let mut union = Registers::default();
