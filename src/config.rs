@@ -76,6 +76,7 @@ pub struct GatewayFile {
     pub client_rate_limit: Option<u32>,
     pub max_in_flight: Option<usize>,
     pub advertise_grpc: Option<String>,
+    pub collection_gc_ms: Option<u64>,
 }
 
 /// Commands executing at once per gateway unless configured.
@@ -86,6 +87,15 @@ pub fn limits(args: &GatewayArgs, file: &GatewayFile) -> strata_gateway::limits:
         global_rate: args.rate_limit.or(file.rate_limit).and_then(std::num::NonZeroU32::new),
         client_rate: args.client_rate_limit.or(file.client_rate_limit).and_then(std::num::NonZeroU32::new),
         max_in_flight: args.max_in_flight.or(file.max_in_flight).unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+    }
+}
+
+/// The collection GC pause from `--collection-gc-ms` / `collection_gc_ms` (0 turns it off).
+pub fn collection_gc_interval(ms: Option<u64>) -> Option<std::time::Duration> {
+    match ms {
+        None => Some(strata_gateway::collection_gc::DEFAULT_INTERVAL),
+        Some(0) => None,
+        Some(ms) => Some(std::time::Duration::from_millis(ms)),
     }
 }
 
@@ -166,6 +176,7 @@ pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<st
         requirepass: args.requirepass.or(file.requirepass),
         limits,
         advertise_grpc: args.advertise_grpc.or(file.advertise_grpc),
+        collection_gc_interval: collection_gc_interval(args.collection_gc_ms.or(file.collection_gc_ms)),
     })
 }
 

@@ -87,6 +87,7 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
             requirepass: args.requirepass.clone().or(file.gateway.requirepass.clone()),
             limits: crate::config::limits(&crate::GatewayArgs::default(), &file.gateway),
             advertise_grpc: None,
+            collection_gc_interval: crate::config::collection_gc_interval(file.gateway.collection_gc_ms),
         };
         match strata_gateway::Gateway::bind(config).await {
             Ok(g) => gateways.push(g),

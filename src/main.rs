@@ -106,6 +106,9 @@ pub struct GatewayArgs {
     /// gateways (default: the --grpc address).
     #[arg(long)]
     advertise_grpc: Option<String>,
+    /// Milliseconds between passes removing orphaned collection sub-keys (default 30000; 0 = never).
+    #[arg(long)]
+    collection_gc_ms: Option<u64>,
 }
 
 fn init_logging(format: &str) {

@@ -186,37 +186,75 @@ impl CoreKv {
         reverse: bool,
     ) -> Result<Vec<ScannedKey>, KvError> {
         self.ensure_routes().await?;
+        if !reverse {
+            return self.scan_forward(start, end, limit, read_ts).await;
+        }
         let mut out = Vec::new();
         let mut starts = self.overlapping_starts(&start, &end);
-        if reverse {
-            starts.reverse();
-        }
+        starts.reverse();
         for from in starts {
             if out.len() >= limit {
                 break;
             }
-            let deadline = tokio::time::Instant::now() + LOCK_WAIT;
-            let mut waits = 0;
-            let resp = loop {
-                let mut resp =
-                    self.scan_range(from.clone(), end.clone(), limit - out.len(), false, read_ts, reverse).await?;
-                let Some(lock) = resp.lock.take() else { break resp };
-                if self.resolve_lock(&lock).await? == LockFate::Pending {
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(KvError::TryAgain(
-                            "a key is locked by a transaction that is still committing".into(),
-                        ));
-                    }
-                    crate::txn::backoff(waits).await;
-                    waits += 1;
-                }
-            };
+            let (resp, _) = self.scan_range_settled(from, end.clone(), limit - out.len(), read_ts, reverse).await?;
             out.extend(resp.states.into_iter().map(|s| ScannedKey { key: s.key.clone(), state: key_state(s) }));
         }
         Ok(out)
     }
 
-    async fn scan_range(
+    /// A forward scan that walks range by range from the end of the range that actually
+    /// served the previous step (not from a list of starts computed up front): a range that
+    /// splits while the scan runs is then never skipped, and no key is returned twice.
+    async fn scan_forward(
+        &self,
+        start: Bytes,
+        end: Bytes,
+        limit: usize,
+        read_ts: u64,
+    ) -> Result<Vec<ScannedKey>, KvError> {
+        let mut out = Vec::new();
+        let mut from = start;
+        while out.len() < limit {
+            let (resp, served_end) =
+                self.scan_range_settled(from, end.clone(), limit - out.len(), read_ts, false).await?;
+            out.extend(resp.states.into_iter().map(|s| ScannedKey { key: s.key.clone(), state: key_state(s) }));
+            match next_range_start(served_end, &end) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`CoreKv::scan_range_served`] that settles the locks of transactions still committing at or
+    /// below `read_ts` and scans again; also answers the end key of the range that served it.
+    async fn scan_range_settled(
+        &self,
+        from: Bytes,
+        end: Bytes,
+        limit: usize,
+        read_ts: u64,
+        reverse: bool,
+    ) -> Result<(pb::ScanResponse, Bytes), KvError> {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let mut waits = 0;
+        loop {
+            let (mut resp, served_end) =
+                self.scan_range_served(from.clone(), end.clone(), limit, false, read_ts, reverse).await?;
+            let Some(lock) = resp.lock.take() else { return Ok((resp, served_end)) };
+            if self.resolve_lock(&lock).await? == LockFate::Pending {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(KvError::TryAgain("a key is locked by a transaction that is still committing".into()));
+                }
+                crate::txn::backoff(waits).await;
+                waits += 1;
+            }
+        }
+    }
+
+    /// One scan of the range holding `from` (clipped to that range by the core), and the end key
+    /// of the range that answered it (empty for the last range).
+    async fn scan_range_served(
         &self,
         from: Bytes,
         end: Bytes,
@@ -224,9 +262,13 @@ impl CoreKv {
         count_only: bool,
         read_ts: u64,
         reverse: bool,
-    ) -> Result<pb::ScanResponse, KvError> {
-        self.router
+    ) -> Result<(pb::ScanResponse, Bytes), KvError> {
+        let served_end = std::sync::Mutex::new(Bytes::new());
+        let resp = self
+            .router
             .with_leader(&from, "scan", |addr, route| {
+                // Each attempt overwrites it: the last one is the one that answered.
+                *served_end.lock().unwrap_or_else(|p| p.into_inner()) = route.descriptor.end_key.clone();
                 let client = self.router.client(&addr);
                 let req = pb::ScanRequest {
                     header: Some(route.header()),
@@ -247,7 +289,19 @@ impl CoreKv {
                 }
             })
             .await
-            .map_err(kv_error)
+            .map_err(kv_error)?;
+        let served_end = served_end.into_inner().unwrap_or_else(|p| p.into_inner());
+        Ok((resp, served_end))
+    }
+}
+
+/// Where a forward walk continues after a range ending at `served_end`: `None` when that was
+/// the last range or it reaches past `end` (empty = unbounded).
+fn next_range_start(served_end: Bytes, end: &[u8]) -> Option<Bytes> {
+    if served_end.is_empty() || (!end.is_empty() && served_end.as_ref() >= end) {
+        None
+    } else {
+        Some(served_end)
     }
 }
 
@@ -425,24 +479,21 @@ impl KvStore for CoreKv {
 
     async fn scan(&self, start: Bytes, end: Bytes, limit: usize) -> Result<Vec<ScannedKey>, KvError> {
         self.ensure_routes().await?;
-        let mut out = Vec::new();
-        for from in self.overlapping_starts(&start, &end) {
-            if out.len() >= limit {
-                break;
-            }
-            let resp = self.scan_range(from, end.clone(), limit - out.len(), false, 0, false).await?;
-            out.extend(resp.states.into_iter().map(|s| ScannedKey { key: s.key.clone(), state: key_state(s) }));
-        }
-        Ok(out)
+        self.scan_forward(start, end, limit, 0).await
     }
 
     async fn count(&self, start: Bytes, end: Bytes) -> Result<u64, KvError> {
         self.ensure_routes().await?;
         let mut total = 0;
-        for from in self.overlapping_starts(&start, &end) {
-            total += self.scan_range(from, end.clone(), 0, true, 0, false).await?.count;
+        let mut from = start;
+        loop {
+            let (resp, served_end) = self.scan_range_served(from, end.clone(), 0, true, 0, false).await?;
+            total += resp.count;
+            match next_range_start(served_end, &end) {
+                Some(next) => from = next,
+                None => return Ok(total),
+            }
         }
-        Ok(total)
     }
 
     async fn cluster_info(&self) -> Result<ClusterInfo, KvError> {

@@ -6,6 +6,7 @@
 pub mod batcher;
 pub mod breaker;
 pub mod catalog_watch;
+pub mod collection_gc;
 pub mod core_kv;
 pub mod grpc_api;
 pub mod limits;
@@ -45,6 +46,8 @@ pub struct GatewayConfig {
     /// The address other gateways reach this one's gRPC listener at, for Redis Pub/Sub across
     /// gateways (default: the gRPC listener's bound address).
     pub advertise_grpc: Option<String>,
+    /// How often this gateway removes orphaned collection sub-keys (`None`: never).
+    pub collection_gc_interval: Option<std::time::Duration>,
 }
 
 /// A gateway whose listeners are bound (so ports chosen by the OS are known) but not yet
@@ -62,6 +65,7 @@ pub struct Gateway {
     limits: limits::LimitsConfig,
     pubsub: Arc<pubsub::Hub>,
     advertise_grpc: String,
+    collection_gc_interval: Option<std::time::Duration>,
 }
 
 impl Gateway {
@@ -102,6 +106,7 @@ impl Gateway {
             limits: config.limits,
             pubsub,
             advertise_grpc,
+            collection_gc_interval: config.collection_gc_interval,
         })
     }
 
@@ -111,6 +116,9 @@ impl Gateway {
         let _catalog_watch = self.router.catalog().spawn();
         let kv = CoreKv::new(self.router.clone());
         let sweeper = tokio::spawn(txn::resolver::run_sweeper(kv.clone(), LOCK_SWEEP_INTERVAL));
+        let collection_gc = self
+            .collection_gc_interval
+            .map(|every| tokio::spawn(collection_gc::run(kv.clone(), every, self.metrics.clone())));
         // One admission budget for RESP commands and gRPC calls alike.
         let admission = Arc::new(limits::Admission::new(self.limits));
         let api = grpc_api::Api::new(kv.clone(), admission.clone());
@@ -165,6 +173,9 @@ impl Gateway {
         membership.abort();
         pubsub::membership::withdraw(&self.pubsub, &lease_kv).await;
         sweeper.abort();
+        if let Some(task) = collection_gc {
+            task.abort();
+        }
         redis_task.abort();
         grpc_task.abort();
         metrics_task.abort();

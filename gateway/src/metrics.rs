@@ -23,6 +23,8 @@ pub struct GatewayMetrics {
     pub locks_resolved: IntCounterVec,
     pub grpc_requests: IntCounterVec,
     pub grpc_open_txns: IntGauge,
+    pub collection_gc_passes: IntCounterVec,
+    pub collection_gc_orphaned_versions: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -84,8 +86,20 @@ impl GatewayMetrics {
         .expect("valid metric");
         let grpc_open_txns =
             IntGauge::new("grpc_open_txns", "TxnKV transactions open on this gateway").expect("valid metric");
+        let collection_gc_passes = IntCounterVec::new(
+            Opts::new("collection_gc_passes_total", "Garbage-collection passes over collection sub-keys, by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let collection_gc_orphaned_versions = IntCounter::new(
+            "collection_gc_orphaned_versions_total",
+            "Versions of deleted, expired or overwritten collections whose sub-keys were removed",
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(txns.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(collection_gc_passes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(collection_gc_orphaned_versions.clone()),
+            Box::new(txns.clone()),
             Box::new(grpc_requests.clone()),
             Box::new(grpc_open_txns.clone()),
             Box::new(locks_resolved.clone()),
@@ -126,6 +140,8 @@ impl GatewayMetrics {
             locks_resolved,
             grpc_requests,
             grpc_open_txns,
+            collection_gc_passes,
+            collection_gc_orphaned_versions,
         }
     }
 

@@ -142,6 +142,20 @@ pub enum RedisError {
     /// range errors `ERR min or max is not a float`.
     #[error("{0}")]
     Custom(&'static str),
+    #[error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")]
+    LfuNotSelected,
+    #[error("ERR bit offset is not an integer or out of range")]
+    BitOffset,
+    #[error("ERR bit is not an integer or out of range")]
+    BitValue,
+    #[error("ERR The bit argument must be 1 or 0.")]
+    BitArgument,
+    #[error("ERR BITOP NOT must be called with a single source key.")]
+    BitopNotArity,
+    #[error("WRONGTYPE Key is not a valid HyperLogLog string value.")]
+    NotHyperLogLog,
+    #[error("INVALIDOBJ Corrupted HLL object detected")]
+    CorruptHyperLogLog,
     #[error("{}", kv_error_text(.0))]
     Kv(KvError),
 }

@@ -46,6 +46,8 @@ pub struct ServerContext {
     pub scripts: super::scripting::Scripts,
     /// Clients blocked in BLPOP & co. on this gateway, by key; see [`super::blocking`].
     pub key_waiters: KeyWaiters,
+    /// SCAN cursors too long to encode inline; see the keyspace command module.
+    pub scan_cursors: super::command::keyspace::ScanCursors,
 }
 
 impl ServerContext {
@@ -66,6 +68,7 @@ impl ServerContext {
             pubsub: Arc::new(Registry::new(OutputLimits::default())),
             scripts: Default::default(),
             key_waiters: KeyWaiters::default(),
+            scan_cursors: Default::default(),
         }
     }
 

@@ -16,8 +16,8 @@ use crate::kv::{KvError, KvStore, Mutation};
 use crate::redis::keyspace::{keyspace_range, value_type, ValueType};
 
 const PAGE: usize = 1024;
-/// Orphaned versions removed per write.
-const DELETES_PER_WRITE: usize = 64;
+/// Orphaned versions found before they are deleted.
+const ORPHANS_PER_BATCH: usize = 64;
 
 /// What one pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub async fn collect_garbage<K: KvStore>(kv: &K) -> Result<GcPass, KvError> {
             Some(next) => from = version_prefix(next),
             None => break,
         }
-        if orphans.len() >= DELETES_PER_WRITE {
+        if orphans.len() >= ORPHANS_PER_BATCH {
             pass.orphaned_versions += delete_versions(kv, &mut orphans).await?;
         }
     }
@@ -77,19 +77,16 @@ async fn live_versions<K: KvStore>(kv: &K, ts: u64) -> Result<HashSet<u64>, KvEr
     }
 }
 
+/// Deletes the sub-keys of each version, one range delete per write: the store applies a
+/// range delete only on its own (range by range), never combined with other mutations.
 async fn delete_versions<K: KvStore>(kv: &K, versions: &mut Vec<u64>) -> Result<u64, KvError> {
-    if versions.is_empty() {
-        return Ok(0);
+    let mut done = 0;
+    for &v in versions.iter() {
+        let start = version_prefix(v);
+        let end = v.checked_add(1).map_or_else(|| subkey_range().1, version_prefix);
+        kv.write(Vec::new(), vec![Mutation::DeleteRange { start, end }]).await?;
+        done += 1;
     }
-    let mutations = versions
-        .iter()
-        .map(|&v| Mutation::DeleteRange {
-            start: version_prefix(v),
-            end: v.checked_add(1).map_or_else(|| subkey_range().1, version_prefix),
-        })
-        .collect();
-    kv.write(Vec::new(), mutations).await?;
-    let done = versions.len() as u64;
     versions.clear();
     Ok(done)
 }

@@ -6,6 +6,7 @@
 
 mod append;
 mod auth;
+mod bitmap;
 mod client;
 pub(crate) mod combine;
 mod command_info;
@@ -27,6 +28,7 @@ mod hello;
 mod incr;
 mod incrbyfloat;
 mod info;
+pub(crate) mod keyspace;
 mod list;
 mod mget;
 mod mset;
@@ -161,6 +163,8 @@ enum Kind {
     Sets(sets::Sets),
     List(list::List),
     ZSet(zset::ZSet),
+    Keyspace(keyspace::Keyspace),
+    Bitmap(bitmap::Bitmap),
 }
 
 impl Command {
@@ -238,6 +242,7 @@ impl Command {
             | Kind::Script(_) => Access::Barrier,
             // A blocked command holds up the rest of its connection's pipeline, as in Redis.
             Kind::List(list) if list.blocks() => Access::Barrier,
+            Kind::Keyspace(k) if k.is_keyspace_wide() => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
     }
@@ -316,6 +321,8 @@ impl Kind {
             name if let Some(parsed) = sets::Sets::parse(name, args) => Kind::Sets(parsed?),
             name if let Some(parsed) = list::List::parse(name, args) => Kind::List(parsed?),
             name if let Some(parsed) = zset::ZSet::parse(name, args) => Kind::ZSet(parsed?),
+            name if let Some(parsed) = keyspace::Keyspace::parse(name, args) => Kind::Keyspace(parsed?),
+            name if let Some(parsed) = bitmap::Bitmap::parse(name, args) => Kind::Bitmap(parsed?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -426,6 +433,8 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Sets(c) => c.apply(kv, ctx, session.protocol).await,
         Kind::List(c) => c.apply(kv, ctx, session).await,
         Kind::ZSet(c) => c.apply(kv, ctx).await,
+        Kind::Keyspace(c) => c.apply(kv, ctx).await,
+        Kind::Bitmap(c) => c.apply(kv, ctx).await,
     }
 }
 

@@ -287,8 +287,13 @@ async fn the_absolute_expiry_moves_with_the_key() {
 
 #[tokio::test]
 async fn stored_bytes_are_moved_and_copied_as_they_are() {
+    use crate::redis::collection::Meta;
     let mut h = Harness::new();
-    let raw = [ValueType::Hash as u8, b'x', 0, 0xff];
+    // A hash whose only field is absent: RENAME moves the metadata record byte for byte; COPY
+    // gives the copy a fresh version (a collection's sub-keys are copied, see copy.rs).
+    let mut meta = Meta::new(ValueType::Hash, 7);
+    meta.size = 1;
+    let raw = meta.encode();
     h.kv.put_raw(&key("h"), &raw);
     script(
         &mut h,
@@ -303,8 +308,12 @@ async fn stored_bytes_are_moved_and_copied_as_they_are() {
         ],
     )
     .await;
+    assert_eq!(h.kv.raw(&key("h2")).value.as_deref(), Some(&raw[..]));
+    let mut versions = std::collections::HashSet::new();
     for name in ["h2", "h3", "s"] {
-        assert_eq!(h.kv.raw(&key(name)).value.as_deref(), Some(&raw[..]), "{name}");
+        let copied = Meta::decode(&h.kv.raw(&key(name)).value.unwrap_or_default()).unwrap();
+        assert_eq!((copied.kind, copied.size), (ValueType::Hash, 1), "{name}");
+        assert!(versions.insert(copied.version), "{name} has a version of its own");
     }
     assert!(!h.kv.raw(&key("h")).is_live());
 }

@@ -10,6 +10,7 @@ use super::super::error::RedisError;
 
 mod bitmap;
 mod hash;
+mod keyspace;
 mod list;
 mod scripting;
 mod server;
@@ -24,6 +25,7 @@ const FAMILIES: &[&[CommandSpec]] = &[
     set::COMMANDS,
     zset::COMMANDS,
     bitmap::COMMANDS,
+    keyspace::COMMANDS,
     scripting::COMMANDS,
     server::COMMANDS,
 ];
