@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use strata_protocols::redis::clients::ClientHandle;
 use strata_protocols::redis::{self, Access, Command, ServerContext, Session};
 use strata_protocols::resp::{self, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -58,17 +59,21 @@ impl RedisServer {
                 server.metrics.connections.inc();
                 server.ctx.connected_clients.fetch_add(1, Ordering::Relaxed);
                 server.ctx.total_connections_received.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = server.handle(stream, id).await {
+                let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let handle = ClientHandle::new(id, peer.to_string(), laddr, raw_fd(&stream));
+                server.ctx.clients.register(handle.clone());
+                if let Err(e) = server.handle(stream, handle).await {
                     tracing::debug!(client = id, %peer, error = %e, "connection closed with error");
                 }
+                server.ctx.clients.unregister(id);
                 server.ctx.connected_clients.fetch_sub(1, Ordering::Relaxed);
                 server.metrics.connections.dec();
             });
         }
     }
 
-    async fn handle(&self, mut stream: TcpStream, id: u64) -> std::io::Result<()> {
-        let mut session = Session::new(id, &self.ctx);
+    async fn handle(&self, mut stream: TcpStream, handle: Arc<ClientHandle>) -> std::io::Result<()> {
+        let mut session = Session::new(handle.id, &self.ctx).with_connection(handle.clone());
         let client = self.admission.client();
         let mut input = BytesMut::with_capacity(16 * 1024);
         loop {
@@ -92,8 +97,17 @@ impl RedisServer {
                 }
             }
             if requests.is_empty() && protocol_error.is_none() {
-                if stream.read_buf(&mut input).await? == 0 {
-                    return Ok(());
+                // CLIENT KILL from another connection ends the wait for input.
+                tokio::select! {
+                    read = stream.read_buf(&mut input) => {
+                        if read? == 0 {
+                            return Ok(());
+                        }
+                    }
+                    () = handle.killed() => {
+                        stream.shutdown().await.ok();
+                        return Ok(());
+                    }
                 }
                 continue;
             }
@@ -104,7 +118,7 @@ impl RedisServer {
                 e.to_reply().encode(session.protocol, &mut output);
             }
             stream.write_all(&output).await?;
-            if close || protocol_error.is_some() {
+            if close || protocol_error.is_some() || handle.is_killed() {
                 stream.shutdown().await.ok();
                 return Ok(());
             }
@@ -149,13 +163,13 @@ impl RedisServer {
                         Ok(admitted) => admitted,
                         Err(reply) => {
                             self.count(&reply);
-                            reply.encode(session.protocol, output);
+                            emit(&reply, session, output);
                             continue;
                         }
                     };
                     let outcome = redis::execute(cmd, session, &self.kv, &self.ctx).await;
                     self.count(&outcome.reply);
-                    outcome.reply.encode(session.protocol, output);
+                    emit(&outcome.reply, session, output);
                     if outcome.close {
                         return true;
                     }
@@ -178,9 +192,10 @@ impl RedisServer {
     async fn run_wave(
         &self,
         wave: Vec<Result<(Command, OwnedSemaphorePermit), Reply>>,
-        session: &Session,
+        session: &mut Session,
         output: &mut BytesMut,
     ) {
+        let session_now: &Session = session;
         if wave.is_empty() {
             return;
         }
@@ -188,7 +203,7 @@ impl RedisServer {
             match parsed {
                 Ok((cmd, _permit)) => {
                     // Keyed commands never change the session; they get a copy.
-                    let mut copy = session.clone();
+                    let mut copy = session_now.clone();
                     redis::execute(cmd, &mut copy, &self.kv, &self.ctx).await.reply
                 }
                 Err(reply) => reply,
@@ -197,7 +212,7 @@ impl RedisServer {
         .await;
         for reply in replies {
             self.count(&reply);
-            reply.encode(session.protocol, output);
+            emit(&reply, session, output);
         }
     }
 
@@ -205,4 +220,22 @@ impl RedisServer {
         let outcome = if matches!(reply, Reply::Error(_)) { "error" } else { "ok" };
         self.metrics.commands.with_label_values(&[outcome]).inc();
     }
+}
+
+/// Encodes a reply unless CLIENT REPLY OFF / SKIP says to drop it.
+fn emit(reply: &Reply, session: &mut Session, output: &mut BytesMut) {
+    if session.should_reply() {
+        reply.encode(session.protocol, output);
+    }
+}
+
+#[cfg(unix)]
+fn raw_fd(stream: &TcpStream) -> i64 {
+    use std::os::fd::AsRawFd;
+    i64::from(stream.as_raw_fd())
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_stream: &TcpStream) -> i64 {
+    -1
 }

@@ -25,12 +25,16 @@
 //!
 //! The gateway also maintains `ctx.connected_clients` and `ctx.total_connections_received`.
 
+pub mod clients;
 mod command;
+pub mod config;
+mod config_params;
 pub mod error;
 pub mod keyspace;
 mod long_double;
 mod retry;
 pub mod session;
+mod stats;
 pub mod transaction;
 
 pub use command::{execute, Access, Command, Outcome};

@@ -3,10 +3,14 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use super::clients::{ClientHandle, ClientRegistry, Connection};
+use super::config::{ConfigStore, LiveValues};
+use super::stats::CommandStats;
 use crate::resp::{Limits, ProtocolVersion};
 
 /// The Redis version Strata reports and emulates.
@@ -30,6 +34,14 @@ pub struct ServerContext {
     pub total_connections_received: AtomicU64,
     /// Commands executed since start; [`super::execute`] increments it.
     pub total_commands_processed: AtomicU64,
+    /// Open connections, for CLIENT LIST / KILL; the gateway registers them.
+    pub clients: ClientRegistry,
+    /// Parameters set with CONFIG SET on this gateway.
+    pub config: ConfigStore,
+    /// INFO commandstats / errorstats.
+    pub(crate) stats: CommandStats,
+    /// Unix seconds at start (LASTSAVE, `rdb_last_save_time`).
+    pub started_unix: u64,
 }
 
 impl ServerContext {
@@ -45,6 +57,10 @@ impl ServerContext {
             connected_clients: AtomicUsize::new(0),
             total_connections_received: AtomicU64::new(0),
             total_commands_processed: AtomicU64::new(0),
+            clients: ClientRegistry::default(),
+            config: ConfigStore::default(),
+            stats: CommandStats::default(),
+            started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         }
     }
 
@@ -59,6 +75,16 @@ impl ServerContext {
 
     pub(crate) fn count_command(&self) {
         self.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What CONFIG GET reports for the values the gateway owns.
+    pub(crate) fn live_config(&self) -> LiveValues<'_> {
+        LiveValues { port: self.tcp_port, requirepass: self.requirepass.as_deref() }
+    }
+
+    /// CONFIG GET of one parameter (by name or alias), e.g. for INFO's `maxmemory`.
+    pub fn config_value(&self, name: &str) -> Option<String> {
+        self.config.value(name, &self.live_config())
     }
 }
 
@@ -98,6 +124,22 @@ pub struct Session {
     pub lib_ver: Option<Bytes>,
     /// MULTI / WATCH state; see [`Session::in_multi`] and [`Session::is_watching`].
     pub(crate) transaction: TransactionState,
+    /// The connection in the gateway's [`ClientRegistry`], if registered.
+    pub conn: Option<Connection>,
+    /// CLIENT NO-EVICT (shown in CLIENT LIST; nothing is evicted in Strata).
+    pub no_evict: bool,
+    /// CLIENT REPLY state; see [`Session::should_reply`].
+    pub(crate) reply_mode: ReplyMode,
+}
+
+/// CLIENT REPLY ON | OFF | SKIP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Drop this many more replies, then answer again (SKIP drops its own and the next).
+    Skip(u8),
 }
 
 /// A connection's MULTI / WATCH state (Redis's `CLIENT_MULTI`, `CLIENT_DIRTY_EXEC` and
@@ -139,7 +181,34 @@ impl Session {
             lib_name: None,
             lib_ver: None,
             transaction: TransactionState::default(),
+            conn: None,
+            no_evict: false,
+            reply_mode: ReplyMode::On,
         }
+    }
+
+    /// Attaches the connection's registry entry (CLIENT LIST shows this session through it).
+    pub fn with_connection(mut self, handle: Arc<ClientHandle>) -> Self {
+        self.conn = Some(Connection(handle));
+        self
+    }
+
+    /// Whether the next reply is to be sent, under CLIENT REPLY OFF / SKIP; call it once per
+    /// reply, in order, after the command ran.
+    pub fn should_reply(&mut self) -> bool {
+        match self.reply_mode {
+            ReplyMode::On => true,
+            ReplyMode::Off => false,
+            ReplyMode::Skip(n) => {
+                self.reply_mode = if n <= 1 { ReplyMode::On } else { ReplyMode::Skip(n - 1) };
+                false
+            }
+        }
+    }
+
+    /// Commands queued in the open MULTI, `None` outside one.
+    pub(crate) fn queued_commands(&self) -> Option<usize> {
+        self.transaction.queued.as_ref().map(Vec::len)
     }
 
     /// Between MULTI and EXEC / DISCARD: commands are queued, not run.

@@ -8,6 +8,7 @@ mod append;
 mod auth;
 mod client;
 mod command_info;
+mod config_cmd;
 mod copy;
 mod dbsize;
 mod del;
@@ -16,6 +17,7 @@ mod exists;
 mod expire;
 mod expiry_arg;
 mod flush;
+mod function;
 mod get;
 mod getdel;
 mod getex;
@@ -24,6 +26,7 @@ mod hello;
 mod incr;
 mod incrbyfloat;
 mod info;
+mod lastsave;
 mod mget;
 mod mset;
 mod multi;
@@ -35,8 +38,11 @@ mod set;
 mod setrange;
 mod strlen;
 pub(crate) mod table;
+mod table_server;
+mod time;
 mod ttl;
 mod type_cmd;
+mod wait;
 
 use bytes::Bytes;
 
@@ -53,6 +59,8 @@ pub struct Command {
     keys: Vec<Bytes>,
     /// Parsed while a MULTI was open or keys were WATCHed: runs in order, alone.
     serial: bool,
+    /// Full name from the command table (`get`, `client|list`); empty for a refusal.
+    name: &'static str,
 }
 
 /// What a command needs to run safely next to others in a pipeline.
@@ -140,6 +148,11 @@ enum Kind {
     Expire(expire::Expire),
     Ttl(ttl::Ttl),
     Persist(persist::Persist),
+    Config(config_cmd::Config),
+    Time,
+    LastSave,
+    Wait(wait::Wait),
+    Function(function::Function),
 }
 
 impl Command {
@@ -156,26 +169,36 @@ impl Command {
                 let exec = args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"exec"));
                 if session.in_multi() || exec {
                     let action = Action::Reject { error: err.to_reply(), exec };
-                    Ok(Command { action, keys: Vec::new(), serial: true })
+                    Ok(Command { action, keys: Vec::new(), serial: true, name: "" })
                 } else {
-                    Err(err.to_reply())
+                    let reply = err.to_reply();
+                    record_errors(&reply, ctx);
+                    Err(reply)
                 }
             }
         }
     }
 
     fn try_parse(args: &[Bytes], session: &Session, ctx: &ServerContext) -> Result<Command, RedisError> {
-        let spec = table::lookup(args)?;
+        let spec = table::lookup(args).inspect_err(|err| {
+            if let RedisError::WrongArity(name) = err {
+                ctx.stats.record_rejected(name);
+            }
+        })?;
         if session.needs_auth(ctx) && !spec.has_flag("no_auth") {
+            ctx.stats.record_rejected(spec.name);
             return Err(RedisError::NoAuth);
         }
         let keys = spec.keys(args);
         let serial = session.in_multi() || session.is_watching();
+        let name = spec.name;
         if session.in_multi() && !multi::runs_inside_multi(spec.name) {
-            return Ok(Command { action: Action::Queue(args.to_vec()), keys, serial });
+            return Ok(Command { action: Action::Queue(args.to_vec()), keys, serial, name });
         }
-        let action = Action::parse(spec.name, args)?;
-        Ok(Command { action, keys, serial })
+        // A command's own syntax errors count as a failed call, as in Redis, where the
+        // command runs and answers the error.
+        let action = Action::parse(spec.name, args).inspect_err(|_| ctx.stats.record_call(name, 0, true))?;
+        Ok(Command { action, keys, serial, name })
     }
 
     /// How this command may be scheduled relative to its neighbours in a pipeline.
@@ -194,6 +217,7 @@ impl Command {
             | Kind::Select(_)
             | Kind::Quit
             | Kind::Client(_)
+            | Kind::Config(_)
             | Kind::Info(_)
             | Kind::DbSize
             | Kind::Flush => Access::Barrier,
@@ -256,6 +280,11 @@ impl Kind {
             "expire" | "pexpire" | "expireat" | "pexpireat" => Kind::Expire(expire::Expire::parse(name, args)?),
             "ttl" | "pttl" | "expiretime" | "pexpiretime" => Kind::Ttl(ttl::Ttl::parse(name, args)?),
             "persist" => Kind::Persist(persist::Persist::parse(args)?),
+            name if name.starts_with("config|") => Kind::Config(config_cmd::Config::parse(name, args)?),
+            "time" => Kind::Time,
+            "lastsave" => Kind::LastSave,
+            "wait" => Kind::Wait(wait::Wait::parse(args)?),
+            name if name.starts_with("function|") => Kind::Function(function::Function::parse(name, args)?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -278,6 +307,8 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
         ctx.count_command();
     }
     let close = matches!(cmd.action, Action::Run(Kind::Quit));
+    let counted = !matches!(cmd.action, Action::Queue(_) | Action::Reject { .. });
+    let started = std::time::Instant::now();
     let result = match cmd.action {
         Action::Run(kind) => run(kind, session, kv, ctx).await,
         Action::Multi => Ok(multi::multi(session)),
@@ -288,7 +319,35 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
         Action::Queue(args) => Ok(multi::queue(args, session)),
         Action::Reject { error, exec } => Ok(multi::reject(error, exec, session)),
     };
-    Outcome { reply: reply_of(result), close }
+    let reply = reply_of(result);
+    if counted {
+        let usec = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        ctx.stats.record_call(cmd.name, usec, matches!(reply, Reply::Error(_)));
+    }
+    record_errors(&reply, ctx);
+    if let Some(conn) = &session.conn {
+        if !cmd.name.is_empty() {
+            conn.0.record(cmd.name, session);
+        }
+    }
+    // CLIENT KILL of the connection itself closes it after the reply, as in Redis.
+    let close = close || session.conn.as_ref().is_some_and(|conn| conn.0.is_killed());
+    Outcome { reply, close }
+}
+
+/// Counts the error replies in `reply` (EXEC's array elements included) for INFO errorstats.
+fn record_errors(reply: &Reply, ctx: &ServerContext) {
+    match reply {
+        Reply::Error(text) => ctx.stats.record_error(text),
+        Reply::Array(items) => {
+            for item in items {
+                if let Reply::Error(text) = item {
+                    ctx.stats.record_error(text);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn reply_of(result: Result<Reply, RedisError>) -> Reply {
@@ -313,8 +372,8 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Auth(c) => c.apply(session, ctx),
         Kind::Select(c) => c.apply(session),
         Kind::Quit => Ok(Reply::ok()),
-        Kind::Client(c) => c.apply(session),
-        Kind::CommandInfo(c) => Ok(c.apply()),
+        Kind::Client(c) => c.apply(session, ctx),
+        Kind::CommandInfo(c) => c.apply(),
         Kind::Info(c) => c.apply(kv, ctx).await,
         Kind::DbSize => dbsize::apply(kv).await,
         Kind::Flush => flush::apply(kv).await,
@@ -338,6 +397,11 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Expire(c) => c.apply(kv).await,
         Kind::Ttl(c) => c.apply(kv).await,
         Kind::Persist(c) => c.apply(kv).await,
+        Kind::Config(c) => c.apply(ctx),
+        Kind::Time => Ok(time::apply()),
+        Kind::LastSave => Ok(lastsave::apply(ctx)),
+        Kind::Wait(c) => c.apply(kv).await,
+        Kind::Function(c) => Ok(c.apply()),
     }
 }
 
@@ -357,6 +421,8 @@ pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
     arg.eq_ignore_ascii_case(option.as_bytes())
 }
 
+#[cfg(test)]
+mod introspection_tests;
 #[cfg(test)]
 mod multi_tests;
 #[cfg(test)]
