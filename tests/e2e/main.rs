@@ -8,6 +8,7 @@ mod dev;
 mod durability;
 mod expiry;
 mod grpc_api;
+mod introspection;
 mod protocol;
 mod raw;
 mod routing;
