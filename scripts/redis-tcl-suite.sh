@@ -204,11 +204,17 @@ for unit in "${units[@]}"; do
     aborted=no
     # A unit that ran to the end prints "All tests passed" or "[err]" summary lines; anything
     # else (exception, crash, timeout, killed server) is an abort.
-    if ! grep -qE 'All tests passed|following tests failed' "$log" || [[ $status -ne 0 && $failed -eq 0 ]]; then
+    # With --durable an exception outside any test (in a start_server body) is printed as an
+    # `[err]:` line without ` in tests/...`; the rest of that server block is skipped.
+    block_errors=$(grep '^\[err\]' "$results" | grep -vc ' in tests/')
+    if ! grep -qE 'All tests passed|following tests failed' "$log" || [[ $status -ne 0 && $failed -eq 0 ]] ||
+        ((block_errors > 0)); then
         aborted=yes
         aborted_units+=("$unit")
         if grep -q '^\[exception\]' "$results"; then
             note="aborted: exception (see $name.log)"
+        elif ((block_errors > 0)); then
+            note="aborted: $block_errors exception(s) outside a test skipped the rest of their block"
         elif [[ $status -eq 124 || $status -eq 137 ]]; then
             note="aborted: unit timeout after ${unit_timeout}s"
         else
