@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use strata_protocols::redis::clients::ClientHandle;
 use strata_protocols::redis::pubsub::Inbox;
 use strata_protocols::redis::{self, Access, Command, ServerContext, Session};
 use strata_protocols::resp::{self, ProtocolVersion, Reply};
@@ -82,17 +83,22 @@ impl RedisServer {
                 server.metrics.connections.inc();
                 server.ctx.connected_clients.fetch_add(1, Ordering::Relaxed);
                 server.ctx.total_connections_received.fetch_add(1, Ordering::Relaxed);
-                if let Err(e) = server.handle(stream, id).await {
+                let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let handle = ClientHandle::new(id, peer.to_string(), laddr, raw_fd(&stream));
+                server.ctx.clients.register(handle.clone());
+                if let Err(e) = server.handle(stream, handle).await {
                     tracing::debug!(client = id, %peer, error = %e, "connection closed with error");
                 }
+                server.ctx.clients.unregister(id);
                 server.ctx.connected_clients.fetch_sub(1, Ordering::Relaxed);
                 server.metrics.connections.dec();
             });
         }
     }
 
-    async fn handle(&self, mut stream: TcpStream, id: u64) -> std::io::Result<()> {
-        let mut session = Session::new(id, &self.ctx);
+    async fn handle(&self, mut stream: TcpStream, handle: Arc<ClientHandle>) -> std::io::Result<()> {
+        let id = handle.id;
+        let mut session = Session::new(id, &self.ctx).with_connection(handle.clone());
         let client = self.admission.client();
         let mut input = BytesMut::with_capacity(16 * 1024);
         // Taken once the connection subscribes; messages for it wait there and are written
@@ -119,30 +125,46 @@ impl RedisServer {
                 }
             }
             if requests.is_empty() && protocol_error.is_none() {
-                let Some(subscribed) = inbox.as_mut() else {
-                    if stream.read_buf(&mut input).await? == 0 {
-                        return Ok(());
-                    }
-                    continue;
-                };
-                // Subscribed: wait for the client or for a message, whichever comes first.
-                let killed = subscribed.killed();
-                tokio::select! {
-                    read = stream.read_buf(&mut input) => {
-                        if read? == 0 {
-                            return Ok(());
+                // Wait for the client, for a message when subscribed, or for CLIENT KILL from
+                // another connection.
+                match inbox.as_mut() {
+                    None => {
+                        tokio::select! {
+                            read = stream.read_buf(&mut input) => {
+                                if read? == 0 {
+                                    return Ok(());
+                                }
+                            }
+                            () = handle.killed() => {
+                                stream.shutdown().await.ok();
+                                return Ok(());
+                            }
                         }
                     }
-                    delivery = subscribed.recv() => {
-                        let Some(delivery) = delivery else { return Ok(()) };
-                        let mut output = BytesMut::new();
-                        delivery.to_reply().encode(session.protocol, &mut output);
-                        drain_inbox(subscribed, session.protocol, &mut output);
-                        if !self.write_output(&mut stream, &output, subscribed).await? {
-                            return self.disconnect_slow_subscriber(stream, id).await;
+                    Some(subscribed) => {
+                        let killed = subscribed.killed();
+                        tokio::select! {
+                            read = stream.read_buf(&mut input) => {
+                                if read? == 0 {
+                                    return Ok(());
+                                }
+                            }
+                            delivery = subscribed.recv() => {
+                                let Some(delivery) = delivery else { return Ok(()) };
+                                let mut output = BytesMut::new();
+                                delivery.to_reply().encode(session.protocol, &mut output);
+                                drain_inbox(subscribed, session.protocol, &mut output);
+                                if !self.write_output(&mut stream, &output, subscribed).await? {
+                                    return self.disconnect_slow_subscriber(stream, id).await;
+                                }
+                            }
+                            () = killed => return self.disconnect_slow_subscriber(stream, id).await,
+                            () = handle.killed() => {
+                                stream.shutdown().await.ok();
+                                return Ok(());
+                            }
                         }
                     }
-                    () = killed => return self.disconnect_slow_subscriber(stream, id).await,
                 }
                 continue;
             }
@@ -168,7 +190,7 @@ impl RedisServer {
                 }
                 None => stream.write_all(&output).await?,
             }
-            if close || protocol_error.is_some() {
+            if close || protocol_error.is_some() || handle.is_killed() {
                 stream.shutdown().await.ok();
                 return Ok(());
             }
@@ -239,7 +261,7 @@ impl RedisServer {
                         Ok(admitted) => admitted,
                         Err(reply) => {
                             self.count(&reply);
-                            reply.encode(session.protocol, output);
+                            emit(&reply, session, output);
                             continue;
                         }
                     };
@@ -256,7 +278,7 @@ impl RedisServer {
                         outcome
                     };
                     self.count(&outcome.reply);
-                    outcome.reply.encode(session.protocol, output);
+                    emit(&outcome.reply, session, output);
                     if outcome.close || session.hangup.is_closed() {
                         return Ok(true);
                     }
@@ -309,9 +331,10 @@ impl RedisServer {
     async fn run_wave(
         &self,
         wave: Vec<Result<(Command, OwnedSemaphorePermit), Reply>>,
-        session: &Session,
+        session: &mut Session,
         output: &mut BytesMut,
     ) {
+        let session_now: &Session = session;
         if wave.is_empty() {
             return;
         }
@@ -319,7 +342,7 @@ impl RedisServer {
             match parsed {
                 Ok((cmd, _permit)) => {
                     // Keyed commands never change the session; they get a copy.
-                    let mut copy = session.clone();
+                    let mut copy = session_now.clone();
                     redis::execute(cmd, &mut copy, &self.kv, &self.ctx).await.reply
                 }
                 Err(reply) => reply,
@@ -328,7 +351,7 @@ impl RedisServer {
         .await;
         for reply in replies {
             self.count(&reply);
-            reply.encode(session.protocol, output);
+            emit(&reply, session, output);
         }
     }
 
@@ -343,4 +366,22 @@ fn drain_inbox(inbox: &mut Inbox, protocol: ProtocolVersion, output: &mut BytesM
     while let Some(delivery) = inbox.try_recv() {
         delivery.to_reply().encode(protocol, output);
     }
+}
+
+/// Encodes a reply unless CLIENT REPLY OFF / SKIP says to drop it.
+fn emit(reply: &Reply, session: &mut Session, output: &mut BytesMut) {
+    if session.should_reply() {
+        reply.encode(session.protocol, output);
+    }
+}
+
+#[cfg(unix)]
+fn raw_fd(stream: &TcpStream) -> i64 {
+    use std::os::fd::AsRawFd;
+    i64::from(stream.as_raw_fd())
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_stream: &TcpStream) -> i64 {
+    -1
 }

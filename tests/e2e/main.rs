@@ -10,6 +10,7 @@ mod expiry;
 mod grpc_api;
 mod hashset;
 mod hot_keys;
+mod introspection;
 mod keyspace;
 mod lists;
 mod protocol;

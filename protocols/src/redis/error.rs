@@ -156,6 +156,30 @@ pub enum RedisError {
     NotHyperLogLog,
     #[error("INVALIDOBJ Corrupted HLL object detected")]
     CorruptHyperLogLog,
+    #[error("ERR No such client")]
+    NoSuchClient,
+    #[error("ERR Unknown client type '{0}'")]
+    UnknownClientType(String),
+    #[error("ERR No such user '{0}'")]
+    NoSuchUser(String),
+    #[error("ERR Invalid client ID")]
+    InvalidClientId,
+    #[error("ERR client-id should be greater than 0")]
+    ClientIdNotPositive,
+    #[error("ERR Unknown option or number of arguments for CONFIG SET - '{0}'")]
+    ConfigUnknownOption(String),
+    #[error("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")]
+    ConfigSetFailed { name: String, reason: &'static str },
+    #[error("ERR The server is running without a config file")]
+    NoConfigFile,
+    #[error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")]
+    FunctionFlushMode,
+    #[error("ERR Invalid command specified")]
+    GetKeysInvalidCommand,
+    #[error("ERR The command has no key arguments")]
+    GetKeysNoKeys,
+    #[error("ERR Invalid number of arguments specified for command")]
+    GetKeysWrongArity,
     #[error("{}", kv_error_text(.0))]
     Kv(KvError),
 }

@@ -31,8 +31,11 @@
 //! ([`pubsub::Delivery::to_reply`], encoded with the session's protocol) between replies.
 
 pub mod blocking;
+pub mod clients;
 pub mod collection;
 mod command;
+pub mod config;
+mod config_params;
 pub mod error;
 pub mod glob;
 pub mod keyspace;
@@ -42,6 +45,7 @@ pub mod pubsub;
 mod retry;
 pub mod scripting;
 pub mod session;
+mod stats;
 pub mod transaction;
 
 pub use command::{execute, Access, Command, Outcome};

@@ -3,14 +3,16 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
 use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use super::blocking::{Hangup, KeyWaiters};
+use super::clients::{ClientHandle, ClientRegistry, Connection};
+use super::config::{ConfigStore, LiveValues};
 use super::pubsub::{OutputLimits, PubSub, PubSubSession, Registry};
+use super::stats::CommandStats;
 use crate::resp::{Limits, ProtocolVersion};
 
 /// The Redis version Strata reports and emulates.
@@ -48,6 +50,14 @@ pub struct ServerContext {
     pub key_waiters: KeyWaiters,
     /// SCAN cursors too long to encode inline; see the keyspace command module.
     pub scan_cursors: super::command::keyspace::ScanCursors,
+    /// Open connections, for CLIENT LIST / KILL; the gateway registers them.
+    pub clients: ClientRegistry,
+    /// Parameters set with CONFIG SET on this gateway.
+    pub config: ConfigStore,
+    /// INFO commandstats / errorstats.
+    pub(crate) stats: CommandStats,
+    /// Unix seconds at start (LASTSAVE, `rdb_last_save_time`).
+    pub started_unix: u64,
 }
 
 impl ServerContext {
@@ -69,6 +79,10 @@ impl ServerContext {
             scripts: Default::default(),
             key_waiters: KeyWaiters::default(),
             scan_cursors: Default::default(),
+            clients: ClientRegistry::default(),
+            config: ConfigStore::default(),
+            stats: CommandStats::default(),
+            started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         }
     }
 
@@ -88,6 +102,16 @@ impl ServerContext {
 
     pub(crate) fn count_command(&self) {
         self.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What CONFIG GET reports for the values the gateway owns.
+    pub(crate) fn live_config(&self) -> LiveValues<'_> {
+        LiveValues { port: self.tcp_port, requirepass: self.requirepass.as_deref() }
+    }
+
+    /// CONFIG GET of one parameter (by name or alias), e.g. for INFO's `maxmemory`.
+    pub fn config_value(&self, name: &str) -> Option<String> {
+        self.config.value(name, &self.live_config())
     }
 }
 
@@ -131,6 +155,22 @@ pub struct Session {
     pub(crate) pubsub: PubSubSession,
     /// Signalled by the gateway when the connection closes while a command blocks.
     pub hangup: Hangup,
+    /// The connection in the gateway's [`ClientRegistry`], if registered.
+    pub conn: Option<Connection>,
+    /// CLIENT NO-EVICT (shown in CLIENT LIST; nothing is evicted in Strata).
+    pub no_evict: bool,
+    /// CLIENT REPLY state; see [`Session::should_reply`].
+    pub(crate) reply_mode: ReplyMode,
+}
+
+/// CLIENT REPLY ON | OFF | SKIP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ReplyMode {
+    #[default]
+    On,
+    Off,
+    /// Drop this many more replies, then answer again (SKIP drops its own and the next).
+    Skip(u8),
 }
 
 /// A connection's MULTI / WATCH state (Redis's `CLIENT_MULTI`, `CLIENT_DIRTY_EXEC` and
@@ -174,6 +214,9 @@ impl Session {
             transaction: TransactionState::default(),
             pubsub: PubSubSession::default(),
             hangup: Hangup::default(),
+            conn: None,
+            no_evict: false,
+            reply_mode: ReplyMode::On,
         }
     }
 
@@ -182,6 +225,30 @@ impl Session {
     /// receives messages between replies.
     pub fn is_subscribed(&self) -> bool {
         self.pubsub.count() > 0
+    }
+
+    /// Attaches the connection's registry entry (CLIENT LIST shows this session through it).
+    pub fn with_connection(mut self, handle: Arc<ClientHandle>) -> Self {
+        self.conn = Some(Connection(handle));
+        self
+    }
+
+    /// Whether the next reply is to be sent, under CLIENT REPLY OFF / SKIP; call it once per
+    /// reply, in order, after the command ran.
+    pub fn should_reply(&mut self) -> bool {
+        match self.reply_mode {
+            ReplyMode::On => true,
+            ReplyMode::Off => false,
+            ReplyMode::Skip(n) => {
+                self.reply_mode = if n <= 1 { ReplyMode::On } else { ReplyMode::Skip(n - 1) };
+                false
+            }
+        }
+    }
+
+    /// Commands queued in the open MULTI, `None` outside one.
+    pub(crate) fn queued_commands(&self) -> Option<usize> {
+        self.transaction.queued.as_ref().map(Vec::len)
     }
 
     /// Between MULTI and EXEC / DISCARD: commands are queued, not run.

@@ -18,6 +18,8 @@ pub enum CommandInfo {
     List,
     Info(Vec<Bytes>),
     Docs(Vec<Bytes>),
+    /// COMMAND GETKEYS command arg...: the keys among the arguments.
+    GetKeys(Vec<Bytes>),
     Help,
 }
 
@@ -32,12 +34,24 @@ impl CommandInfo {
             "command|list" => return Err(RedisError::Syntax),
             "command|info" => CommandInfo::Info(rest()),
             "command|docs" => CommandInfo::Docs(rest()),
+            "command|getkeys" => CommandInfo::GetKeys(rest()),
             _ => CommandInfo::Help,
         })
     }
 
-    pub fn apply(self) -> Reply {
-        match self {
+    pub fn apply(self) -> Result<Reply, RedisError> {
+        Ok(match self {
+            CommandInfo::GetKeys(command) => {
+                let spec = table::lookup(&command).map_err(|err| match err {
+                    RedisError::WrongArity(_) => RedisError::GetKeysWrongArity,
+                    _ => RedisError::GetKeysInvalidCommand,
+                })?;
+                let keys = spec.keys(&command);
+                if spec.first_key <= 0 {
+                    return Err(RedisError::GetKeysNoKeys);
+                }
+                Reply::Array(keys.into_iter().map(Reply::bulk).collect())
+            }
             CommandInfo::All => Reply::Array(table::all().map(info_reply).collect()),
             CommandInfo::Count => Reply::Integer(table::all().count() as i64),
             CommandInfo::List => Reply::Array(
@@ -46,7 +60,7 @@ impl CommandInfo {
                     .map(|spec| name_reply(spec.name))
                     .collect(),
             ),
-            CommandInfo::Info(names) if names.is_empty() => CommandInfo::All.apply(),
+            CommandInfo::Info(names) if names.is_empty() => return CommandInfo::All.apply(),
             CommandInfo::Info(names) => {
                 Reply::Array(names.iter().map(|name| table::find(name).map_or(Reply::Null, info_reply)).collect())
             }
@@ -79,7 +93,7 @@ impl CommandInfo {
                 "HELP",
                 "    Print this help.",
             ]),
-        }
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use crate::redis::session::ServerContext;
 use crate::resp::Reply;
 
 /// Sections in the order Redis prints them.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 13] = [
     "server",
     "clients",
     "memory",
@@ -27,10 +27,15 @@ const SECTIONS: [&str; 11] = [
     "replication",
     "cpu",
     "modules",
+    "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
+
+/// Sections left out of plain INFO and `INFO default` (`all` and `everything` have them).
+const NOT_DEFAULT: [&str; 2] = ["commandstats", "latencystats"];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Info {
@@ -45,9 +50,18 @@ impl Info {
         Info { requested }
     }
 
+    /// Redis 7.0's section selection: any number of section names, plus `default`, `all` and
+    /// `everything`; unknown names (e.g. `sentinel`) select nothing.
     fn wants(&self, section: &str) -> bool {
-        self.requested.is_empty()
-            || self.requested.iter().any(|r| r == section || r == "all" || r == "default" || r == "everything")
+        let default = !NOT_DEFAULT.contains(&section);
+        if self.requested.is_empty() {
+            return default;
+        }
+        self.requested.iter().any(|r| match r.as_str() {
+            "all" | "everything" => true,
+            "default" => default,
+            name => name == section,
+        })
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
@@ -128,6 +142,7 @@ async fn section_fields<K: KvStore>(section: &str, kv: &K, ctx: &ServerContext) 
         ]),
         "memory" => {
             let rss = resident_memory_bytes();
+            let maxmemory = ctx.config_value("maxmemory").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
             fields([
                 ("used_memory", rss.to_string()),
                 ("used_memory_human", bytes_to_human(rss)),
@@ -135,9 +150,9 @@ async fn section_fields<K: KvStore>(section: &str, kv: &K, ctx: &ServerContext) 
                 ("used_memory_rss_human", bytes_to_human(rss)),
                 ("used_memory_peak", rss.to_string()),
                 ("used_memory_peak_human", bytes_to_human(rss)),
-                ("maxmemory", "0".into()),
-                ("maxmemory_human", "0B".into()),
-                ("maxmemory_policy", "noeviction".into()),
+                ("maxmemory", maxmemory.to_string()),
+                ("maxmemory_human", bytes_to_human(maxmemory)),
+                ("maxmemory_policy", ctx.config_value("maxmemory-policy").unwrap_or_default()),
                 ("mem_fragmentation_ratio", "1.00".into()),
                 ("mem_allocator", "libc".into()),
                 ("lazyfree_pending_objects", "0".into()),
@@ -148,7 +163,7 @@ async fn section_fields<K: KvStore>(section: &str, kv: &K, ctx: &ServerContext) 
             ("async_loading", "0".into()),
             ("rdb_changes_since_last_save", "0".into()),
             ("rdb_bgsave_in_progress", "0".into()),
-            ("rdb_last_save_time", now.as_secs().saturating_sub(uptime).to_string()),
+            ("rdb_last_save_time", ctx.started_unix.to_string()),
             ("rdb_last_bgsave_status", "ok".into()),
             ("aof_enabled", "0".into()),
             ("aof_rewrite_in_progress", "0".into()),
@@ -167,8 +182,12 @@ async fn section_fields<K: KvStore>(section: &str, kv: &K, ctx: &ServerContext) 
             ("keyspace_misses", "0".into()),
             ("pubsub_channels", "0".into()),
             ("pubsub_patterns", "0".into()),
-            ("total_error_replies", "0".into()),
+            ("latest_fork_usec", "0".into()),
+            ("total_forks", "0".into()),
+            ("total_error_replies", ctx.stats.total_errors().to_string()),
         ]),
+        "commandstats" => ctx.stats.commandstats(),
+        "errorstats" => ctx.stats.errorstats(),
         "replication" => {
             let mut out = fields([
                 ("role", "master".into()),
@@ -211,7 +230,7 @@ async fn section_fields<K: KvStore>(section: &str, kv: &K, ctx: &ServerContext) 
                 }
             }
         }
-        // modules, errorstats: present but empty.
+        // modules, latencystats: present but empty.
         _ => Vec::new(),
     })
 }

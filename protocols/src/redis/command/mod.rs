@@ -10,6 +10,7 @@ mod bitmap;
 mod client;
 pub(crate) mod combine;
 mod command_info;
+mod config_cmd;
 mod copy;
 mod dbsize;
 mod del;
@@ -19,6 +20,7 @@ mod exists;
 mod expire;
 mod expiry_arg;
 mod flush;
+mod function;
 mod get;
 mod getdel;
 mod getex;
@@ -29,6 +31,7 @@ mod incr;
 mod incrbyfloat;
 mod info;
 pub(crate) mod keyspace;
+mod lastsave;
 mod list;
 mod mget;
 mod mset;
@@ -45,8 +48,10 @@ mod setrange;
 mod sets;
 mod strlen;
 pub(crate) mod table;
+mod time;
 mod ttl;
 mod type_cmd;
+mod wait;
 mod zset;
 
 use bytes::Bytes;
@@ -66,6 +71,8 @@ pub struct Command {
     serial: bool,
     /// A write that latches its keys while it runs (see [`crate::redis::latches`]).
     latch: bool,
+    /// Full name from the command table (`get`, `client|list`); empty for a refusal.
+    name: &'static str,
 }
 
 /// What a command needs to run safely next to others in a pipeline.
@@ -165,6 +172,11 @@ enum Kind {
     ZSet(zset::ZSet),
     Keyspace(keyspace::Keyspace),
     Bitmap(bitmap::Bitmap),
+    Config(config_cmd::Config),
+    Time,
+    LastSave,
+    Wait(wait::Wait),
+    Function(function::Function),
 }
 
 impl Command {
@@ -181,17 +193,24 @@ impl Command {
                 let exec = args.first().is_some_and(|name| name.eq_ignore_ascii_case(b"exec"));
                 if session.in_multi() || exec {
                     let action = Action::Reject { error: err.to_reply(), exec };
-                    Ok(Command { action, keys: Vec::new(), serial: true, latch: false })
+                    Ok(Command { action, keys: Vec::new(), serial: true, latch: false, name: "" })
                 } else {
-                    Err(err.to_reply())
+                    let reply = err.to_reply();
+                    record_errors(&reply, ctx);
+                    Err(reply)
                 }
             }
         }
     }
 
     fn try_parse(args: &[Bytes], session: &Session, ctx: &ServerContext) -> Result<Command, RedisError> {
-        let spec = table::lookup(args)?;
+        let spec = table::lookup(args).inspect_err(|err| {
+            if let RedisError::WrongArity(name) = err {
+                ctx.stats.record_rejected(name);
+            }
+        })?;
         if session.needs_auth(ctx) && !spec.has_flag("no_auth") {
+            ctx.stats.record_rejected(spec.name);
             return Err(RedisError::NoAuth);
         }
         if session.is_subscribed()
@@ -204,16 +223,19 @@ impl Command {
         // Commands whose keys the table cannot locate (numkeys arguments) run alone, so that
         // pipelined commands on the same keys can never overtake each other.
         let serial = session.in_multi() || session.is_watching() || spec.has_flag("movablekeys");
+        let name = spec.name;
         if session.in_multi() && !multi::runs_inside_multi(spec.name) {
-            return Ok(Command { action: Action::Queue(args.to_vec()), keys, serial, latch: false });
+            return Ok(Command { action: Action::Queue(args.to_vec()), keys, serial, latch: false, name });
         }
-        let action = Action::parse(spec.name, args)?;
+        // A command's own syntax errors count as a failed call, as in Redis, where the
+        // command runs and answers the error.
+        let action = Action::parse(spec.name, args).inspect_err(|_| ctx.stats.record_call(name, 0, true))?;
         let latch = matches!(action, Action::Run(_))
             && spec.has_flag("write")
             && !spec.has_flag("blocking")
             && !spec.has_flag("movablekeys")
             && !keys.is_empty();
-        Ok(Command { action, keys, serial, latch })
+        Ok(Command { action, keys, serial, latch, name })
     }
 
     /// How this command may be scheduled relative to its neighbours in a pipeline.
@@ -232,6 +254,7 @@ impl Command {
             | Kind::Select(_)
             | Kind::Quit
             | Kind::Client(_)
+            | Kind::Config(_)
             | Kind::Info(_)
             | Kind::DbSize
             | Kind::Flush
@@ -323,6 +346,11 @@ impl Kind {
             name if let Some(parsed) = zset::ZSet::parse(name, args) => Kind::ZSet(parsed?),
             name if let Some(parsed) = keyspace::Keyspace::parse(name, args) => Kind::Keyspace(parsed?),
             name if let Some(parsed) = bitmap::Bitmap::parse(name, args) => Kind::Bitmap(parsed?),
+            name if name.starts_with("config|") => Kind::Config(config_cmd::Config::parse(name, args)?),
+            "time" => Kind::Time,
+            "lastsave" => Kind::LastSave,
+            "wait" => Kind::Wait(wait::Wait::parse(args)?),
+            name if name.starts_with("function|") => Kind::Function(function::Function::parse(name, args)?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
                 return Err(RedisError::UnknownCommand {
@@ -345,14 +373,16 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
         ctx.count_command();
     }
     let close = matches!(cmd.action, Action::Run(Kind::Quit));
+    let counted = !matches!(cmd.action, Action::Queue(_) | Action::Reject { .. });
+    let started = std::time::Instant::now();
     let result = match cmd.action {
         // Scripts run their commands through `run`, so they are dispatched outside it.
         Action::Run(Kind::Eval(c)) => c.apply(session, kv, ctx).await,
         // A single-key write joins its key's group commit (see [`combine`]); outside a
         // transaction only: inside one, the transaction already orders everything.
         Action::Run(kind) if cmd.latch && cmd.keys.len() == 1 && !kv.in_transaction() => {
-            let key = cmd.keys.into_iter().next().unwrap_or_default();
-            return Outcome { reply: ctx.combiner.submit(key, kind, session.clone(), kv, ctx).await, close };
+            let key = cmd.keys.first().cloned().unwrap_or_default();
+            Ok(ctx.combiner.submit(key, kind, session.clone(), kv, ctx).await)
         }
         Action::Run(kind) => {
             let _latched =
@@ -372,7 +402,35 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
         let changes = std::mem::take(&mut session.pubsub.pending);
         ctx.pubsub.update(session.client_id, &changes);
     }
-    Outcome { reply: reply_of(result), close }
+    let reply = reply_of(result);
+    if counted {
+        let usec = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        ctx.stats.record_call(cmd.name, usec, matches!(reply, Reply::Error(_)));
+    }
+    record_errors(&reply, ctx);
+    if let Some(conn) = &session.conn {
+        if !cmd.name.is_empty() {
+            conn.0.record(cmd.name, session);
+        }
+    }
+    // CLIENT KILL of the connection itself closes it after the reply, as in Redis.
+    let close = close || session.conn.as_ref().is_some_and(|conn| conn.0.is_killed());
+    Outcome { reply, close }
+}
+
+/// Counts the error replies in `reply` (EXEC's array elements included) for INFO errorstats.
+fn record_errors(reply: &Reply, ctx: &ServerContext) {
+    match reply {
+        Reply::Error(text) => ctx.stats.record_error(text),
+        Reply::Array(items) => {
+            for item in items {
+                if let Reply::Error(text) = item {
+                    ctx.stats.record_error(text);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn reply_of(result: Result<Reply, RedisError>) -> Reply {
@@ -397,8 +455,8 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Auth(c) => c.apply(session, ctx),
         Kind::Select(c) => c.apply(session),
         Kind::Quit => Ok(Reply::ok()),
-        Kind::Client(c) => c.apply(session),
-        Kind::CommandInfo(c) => Ok(c.apply()),
+        Kind::Client(c) => c.apply(session, ctx),
+        Kind::CommandInfo(c) => c.apply(),
         Kind::Info(c) => c.apply(kv, ctx).await,
         Kind::DbSize => dbsize::apply(kv).await,
         Kind::Flush => flush::apply(kv).await,
@@ -435,6 +493,11 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::ZSet(c) => c.apply(kv, ctx).await,
         Kind::Keyspace(c) => c.apply(kv, ctx).await,
         Kind::Bitmap(c) => c.apply(kv, ctx).await,
+        Kind::Config(c) => c.apply(ctx),
+        Kind::Time => Ok(time::apply()),
+        Kind::LastSave => Ok(lastsave::apply(ctx)),
+        Kind::Wait(c) => c.apply(kv).await,
+        Kind::Function(c) => Ok(c.apply()),
     }
 }
 
@@ -456,6 +519,8 @@ pub(crate) fn is_option(arg: &[u8], option: &str) -> bool {
 
 #[cfg(test)]
 mod eval_tests;
+#[cfg(test)]
+mod introspection_tests;
 #[cfg(test)]
 mod multi_tests;
 #[cfg(test)]

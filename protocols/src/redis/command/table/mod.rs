@@ -115,7 +115,7 @@ pub fn lookup(args: &[Bytes]) -> Result<&'static CommandSpec, RedisError> {
 }
 
 /// Every top-level command, in the order COMMAND lists them.
-pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> + Clone {
     FAMILIES.iter().flat_map(|family| family.iter())
 }
 
@@ -130,7 +130,77 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     })
 }
 
-const CLIENT_SUBCOMMANDS: [CommandSpec; 5] = [
+const CLIENT_SUBCOMMANDS: [CommandSpec; 10] = [
+    CommandSpec {
+        name: "client|list",
+        arity: -2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@admin", "@slow", "@dangerous", "@connection"],
+        summary: "Get the list of client connections",
+        since: "2.4.0",
+        group: "connection",
+        complexity: "O(N) where N is the number of client connections",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "client|info",
+        arity: 2,
+        flags: &["noscript", "loading", "stale"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@slow", "@connection"],
+        summary: "Returns information about the current client connection.",
+        since: "6.2.0",
+        group: "connection",
+        complexity: "O(1)",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "client|kill",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@admin", "@slow", "@dangerous", "@connection"],
+        summary: "Kill the connection of a client",
+        since: "2.4.0",
+        group: "connection",
+        complexity: "O(N) where N is the number of client connections",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "client|no-evict",
+        arity: 3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@admin", "@slow", "@dangerous", "@connection"],
+        summary: "Set client eviction mode for the current connection",
+        since: "7.0.0",
+        group: "connection",
+        complexity: "O(1)",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "client|reply",
+        arity: 3,
+        flags: &["noscript", "loading", "stale"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@slow", "@connection"],
+        summary: "Instruct the server whether to reply to commands",
+        since: "3.2.0",
+        group: "connection",
+        complexity: "O(1)",
+        subcommands: &[],
+    },
     CommandSpec {
         name: "client|id",
         arity: 2,
@@ -203,7 +273,21 @@ const CLIENT_SUBCOMMANDS: [CommandSpec; 5] = [
     },
 ];
 
-const COMMAND_SUBCOMMANDS: [CommandSpec; 5] = [
+const COMMAND_SUBCOMMANDS: [CommandSpec; 6] = [
+    CommandSpec {
+        name: "command|getkeys",
+        arity: -4,
+        flags: &["loading", "stale"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@slow", "@connection"],
+        summary: "Extract keys given a full Redis command",
+        since: "2.8.13",
+        group: "server",
+        complexity: "O(N) where N is the number of arguments to the command",
+        subcommands: &[],
+    },
     CommandSpec {
         name: "command|count",
         arity: 2,
