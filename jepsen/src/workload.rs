@@ -191,7 +191,7 @@ pub async fn register_op(p: &mut Process, rng: &mut impl Rng, values: &AtomicI64
     }
 }
 
-/// One list-append transaction (MULTI: APPEND key "v," and GET key, 1 to 4 of them).
+/// One list-append transaction (MULTI: RPUSH key v and LRANGE key 0 -1, 1 to 4 of them).
 pub async fn list_append_op(p: &mut Process, rng: &mut impl Rng, values: &AtomicI64) -> (Outcome, Txn) {
     let generation = values.load(Ordering::Relaxed).max(0) / APPENDS_PER_GENERATION;
     let txn: Txn = (0..rng.random_range(1..=4))
@@ -216,8 +216,8 @@ pub async fn run_txn(p: &mut Process, mut txn: Txn) -> (Outcome, Txn) {
     pipe.atomic();
     for mop in &txn {
         match mop {
-            Mop::Append { key, value } => pipe.cmd("APPEND").arg(key).arg(format!("{value},")),
-            Mop::Read { key, .. } => pipe.cmd("GET").arg(key),
+            Mop::Append { key, value } => pipe.cmd("RPUSH").arg(key).arg(*value),
+            Mop::Read { key, .. } => pipe.cmd("LRANGE").arg(key).arg(0).arg(-1),
         };
     }
     let replies: redis::RedisResult<Option<Vec<redis::Value>>> = pipe.query_async(conn).await;
@@ -231,13 +231,7 @@ pub async fn run_txn(p: &mut Process, mut txn: Txn) -> (Outcome, Txn) {
     };
     for (mop, reply) in txn.iter_mut().zip(replies) {
         if let Mop::Read { values, .. } = mop {
-            let text: Option<String> = match redis::from_redis_value(reply) {
-                Ok(text) => text,
-                Err(_) => return (unknown, txn),
-            };
-            let parsed: Result<Vec<i64>, _> =
-                text.unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(str::parse::<i64>).collect();
-            match parsed {
+            match redis::from_redis_value::<Vec<i64>>(reply) {
                 Ok(list) => *values = Some(list),
                 Err(_) => return (unknown, txn),
             }

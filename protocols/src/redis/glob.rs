@@ -12,6 +12,34 @@ pub fn matches(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
     match_impl(pattern, string, nocase, &mut skip_longer_matches, 0)
 }
 
+/// The literal bytes every key matching `pattern` starts with (up to the first wildcard), so
+/// a scan can be limited to that slice of the key order.
+pub fn literal_prefix(pattern: &[u8]) -> Vec<u8> {
+    let mut prefix = Vec::new();
+    let mut i = 0;
+    while let Some(&byte) = pattern.get(i) {
+        match byte {
+            b'*' | b'?' | b'[' => break,
+            b'\\' => match pattern.get(i + 1) {
+                Some(&escaped) => {
+                    prefix.push(escaped);
+                    i += 2;
+                }
+                // A trailing backslash matches itself.
+                None => {
+                    prefix.push(byte);
+                    i += 1;
+                }
+            },
+            _ => {
+                prefix.push(byte);
+                i += 1;
+            }
+        }
+    }
+    prefix
+}
+
 /// Recursion bound for patterns with very many `*`: such a pattern simply does not match.
 const MAX_NESTING: usize = 1000;
 
@@ -140,7 +168,16 @@ fn match_impl(pattern: &[u8], string: &[u8], nocase: bool, skip_longer_matches: 
 
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::{literal_prefix, matches};
+
+    #[test]
+    fn literal_prefixes_stop_at_the_first_wildcard() {
+        assert_eq!(literal_prefix(b"user:*"), b"user:");
+        assert_eq!(literal_prefix(b"a\\*b?c"), b"a*b");
+        assert_eq!(literal_prefix(b"*x"), b"");
+        assert_eq!(literal_prefix(b"[ab]"), b"");
+        assert_eq!(literal_prefix(b"exact"), b"exact");
+    }
 
     fn m(pattern: &str, string: &str) -> bool {
         matches(pattern.as_bytes(), string.as_bytes(), false)

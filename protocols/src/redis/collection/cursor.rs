@@ -25,12 +25,12 @@ use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use super::glob;
 use super::random::random_u64;
 use super::{scan_sub, sub_key_rest, Meta, SubKind};
 use crate::kv::KvStore;
 use crate::redis::command::{int_arg, is_option};
 use crate::redis::error::RedisError;
+use crate::redis::glob;
 use crate::resp::Reply;
 
 /// Most cursors remembered at once.
@@ -179,7 +179,7 @@ pub async fn scan_page<K: KvStore>(
     let entries = page
         .into_iter()
         .map(|(key, value)| (sub_key_rest(&key), value))
-        .filter(|(member, _)| options.pattern.as_ref().is_none_or(|pattern| glob::matches(pattern, member)))
+        .filter(|(member, _)| options.pattern.as_ref().is_none_or(|pattern| glob::matches(pattern, member, false)))
         .collect();
     Ok((next, entries))
 }

@@ -37,7 +37,6 @@
 
 pub mod cursor;
 pub mod gc;
-pub mod glob;
 pub mod random;
 mod score;
 

@@ -31,16 +31,24 @@ use crate::resp::Reply;
 /// Most commands committed in one batch.
 pub const MAX_BATCH: usize = 128;
 
+/// How long a queued writer waits for its batch to start before it leaves the queue and runs
+/// on its own: a leader stuck on a slow call (a cluster still electing, say) must not hold up
+/// every later writer of the key. Running alone is always correct, only less efficient.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The per-key queues; see the module documentation.
 #[derive(Debug, Default)]
 pub struct Combiner {
     /// A key is present while some writer is running a batch for it; the queue holds the
     /// writers waiting for the next batch.
     queues: Mutex<HashMap<Bytes, VecDeque<Waiter>>>,
+    next_ticket: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
 struct Waiter {
+    /// Tells this waiter apart when it withdraws from its queue.
+    ticket: u64,
     kind: Kind,
     session: Session,
     /// Where its reply goes; `None` for the leader's own command (it keeps that reply).
@@ -60,6 +68,15 @@ impl Combiner {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Takes waiter `ticket` out of `key`'s queue; false if a batch already took it.
+    fn withdraw(&self, key: &Bytes, ticket: u64) -> bool {
+        let mut queues = self.queues();
+        let Some(queue) = queues.get_mut(key) else { return false };
+        let Some(at) = queue.iter().position(|w| w.ticket == ticket) else { return false };
+        queue.remove(at);
+        true
+    }
+
     /// Runs a single-key write command on `key`, batched with concurrent writers of the key.
     pub(super) async fn submit<K: KvStore>(
         &self,
@@ -69,27 +86,40 @@ impl Combiner {
         kv: &K,
         ctx: &ServerContext,
     ) -> Reply {
-        let (tell, listen) = oneshot::channel();
+        let (tell, mut listen) = oneshot::channel();
+        let ticket = self.next_ticket.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let batch = {
             let mut queues = self.queues();
             match queues.get_mut(&key) {
                 Some(queue) => {
-                    queue.push_back(Waiter { kind, session, tell: Some(tell) });
+                    queue.push_back(Waiter { ticket, kind: kind.clone(), session: session.clone(), tell: Some(tell) });
                     None
                 }
                 None => {
                     queues.insert(key.clone(), VecDeque::new());
-                    Some(vec![Waiter { kind, session, tell: None }])
+                    Some(vec![Waiter { ticket, kind: kind.clone(), session: session.clone(), tell: None }])
                 }
             }
         };
         let batch = match batch {
             Some(batch) => batch,
-            None => match listen.await {
-                Ok(Message::Reply(reply)) => return reply,
-                Ok(Message::Lead(batch)) => batch,
-                Err(_) => return unknown_outcome(),
-            },
+            None => {
+                let message = match tokio::time::timeout(PATIENCE, &mut listen).await {
+                    Ok(message) => message,
+                    Err(_) if self.withdraw(&key, ticket) => {
+                        // Out of the queue before any batch took us: run alone.
+                        let mut session = session;
+                        return reply_of(run(kind, &mut session, kv, ctx).await);
+                    }
+                    // A batch holds our command already: its reply is coming.
+                    Err(_) => listen.await,
+                };
+                match message {
+                    Ok(Message::Reply(reply)) => return reply,
+                    Ok(Message::Lead(batch)) => batch,
+                    Err(_) => return unknown_outcome(),
+                }
+            }
         };
         let mut leader = Leader { combiner: self, key, batch: Some(batch) };
         leader.run(kv, ctx).await
@@ -215,11 +245,16 @@ mod tests {
     struct YieldingKv {
         inner: FakeKv,
         commits: AtomicUsize,
+        /// The next `get` never returns (a call stuck on an unreachable node).
+        stall_next_get: std::sync::atomic::AtomicBool,
     }
 
     impl KvStore for YieldingKv {
         async fn get(&self, keys: Vec<Bytes>) -> Result<ReadSnapshot, KvError> {
             tokio::task::yield_now().await;
+            if self.stall_next_get.swap(false, Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
             self.inner.get(keys).await
         }
         async fn write(&self, conditions: Vec<Condition>, mutations: Vec<Mutation>) -> Result<WriteOutcome, KvError> {
@@ -269,7 +304,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_writes_of_one_key_commit_in_batches_and_each_sees_the_previous() {
         const CLIENTS: usize = 40;
-        let kv = YieldingKv { inner: FakeKv::new(), commits: AtomicUsize::new(0) };
+        let kv = YieldingKv { inner: FakeKv::new(), commits: AtomicUsize::new(0), stall_next_get: Default::default() };
         let ctx = ServerContext::new(6379, None);
         let session = Session::new(1, &ctx);
         let runs = (0..CLIENTS).map(|i| {
@@ -305,7 +340,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_leader_hands_the_queue_on() {
-        let kv = YieldingKv { inner: FakeKv::new(), commits: AtomicUsize::new(0) };
+        let kv = YieldingKv { inner: FakeKv::new(), commits: AtomicUsize::new(0), stall_next_get: Default::default() };
         let ctx = ServerContext::new(6379, None);
         let session = Session::new(1, &ctx);
         let incr = || Command::parse(args("INCR c"), &session, &ctx).unwrap();
@@ -321,6 +356,29 @@ mod tests {
         assert_eq!(ctx.combiner.queues().get(&Bytes::from_static(b"c")).map(|q| q.len()), Some(1));
         drop(leader);
         assert_eq!(follower.await.reply, Reply::Integer(1), "the follower ran after the leader vanished");
+        assert!(ctx.combiner.queues().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_writer_queued_behind_a_stuck_leader_runs_alone_after_a_while() {
+        let kv = YieldingKv { inner: FakeKv::new(), commits: AtomicUsize::new(0), stall_next_get: Default::default() };
+        kv.stall_next_get.store(true, Ordering::Relaxed);
+        let ctx = ServerContext::new(6379, None);
+        let session = Session::new(1, &ctx);
+        let incr = || Command::parse(args("INCR c"), &session, &ctx).unwrap();
+        let mut s1 = session.clone();
+        let mut stuck = Box::pin(execute(incr(), &mut s1, &kv, &ctx));
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        // Twice: the first poll stops at the store's yield, the second reaches the stuck read.
+        assert!(stuck.as_mut().poll(&mut cx).is_pending());
+        assert!(stuck.as_mut().poll(&mut cx).is_pending(), "the leader is stuck in its read");
+        assert!(!kv.stall_next_get.load(Ordering::Relaxed), "the leader took the stuck read");
+        let mut s2 = session.clone();
+        let reply = execute(incr(), &mut s2, &kv, &ctx).await.reply;
+        assert_eq!(reply, Reply::Integer(1), "the second writer gave up waiting and ran alone");
+        assert_eq!(ctx.combiner.queues().get(&Bytes::from_static(b"c")).map(|q| q.len()), Some(0));
+        drop(stuck);
         assert!(ctx.combiner.queues().is_empty());
     }
 }

@@ -6,7 +6,6 @@
 //! Like DBSIZE, these read the current state of the store even inside MULTI.
 
 mod cursor;
-pub(crate) mod glob;
 mod object;
 mod scan;
 
@@ -16,6 +15,7 @@ pub use self::cursor::ScanCursors;
 use super::exists::Exists;
 use crate::kv::KvStore;
 use crate::redis::error::RedisError;
+use crate::redis::glob;
 use crate::redis::keyspace::{keyspace_range, kv_key, KEY_PREFIX};
 use crate::redis::session::ServerContext;
 use crate::resp::Reply;
@@ -100,7 +100,7 @@ async fn keys<K: KvStore>(kv: &K, pattern: &[u8]) -> Result<Reply, RedisError> {
         let page = kv.scan(from.clone(), end.clone(), KEYS_PAGE).await?;
         for scanned in &page {
             let key = redis_key(&scanned.key);
-            if match_all || glob::string_match(pattern, &key, false) {
+            if match_all || glob::matches(pattern, &key, false) {
                 out.push(Reply::Bulk(key));
             }
         }

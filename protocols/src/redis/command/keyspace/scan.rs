@@ -10,10 +10,11 @@
 use bytes::Bytes;
 
 use super::cursor::{parse_cursor, ScanCursors};
-use super::{after, glob, prefix_range, redis_key};
+use super::{after, prefix_range, redis_key};
 use crate::kv::KvStore;
 use crate::redis::command::{arg, int_arg, is_option};
 use crate::redis::error::RedisError;
+use crate::redis::glob;
 use crate::redis::keyspace::{kv_key, value_type};
 use crate::resp::Reply;
 
@@ -65,7 +66,7 @@ impl Scan {
         let mut keys = Vec::new();
         for scanned in &page {
             let key = redis_key(&scanned.key);
-            if pattern.is_some_and(|pattern| !glob::string_match(pattern, &key, false)) {
+            if pattern.is_some_and(|pattern| !glob::matches(pattern, &key, false)) {
                 continue;
             }
             if let (Some(wanted), Some(raw)) = (&self.type_name, &scanned.state.value) {
