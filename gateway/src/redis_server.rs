@@ -168,6 +168,12 @@ impl RedisServer {
                 }
                 continue;
             }
+            // A connection killed (CLIENT KILL) while its input was arriving runs nothing more,
+            // as in Redis, which closes such a client before reading it again.
+            if handle.is_killed() {
+                stream.shutdown().await.ok();
+                return Ok(());
+            }
             let mut output = BytesMut::new();
             // Messages that arrived before these commands were read go out before their replies.
             if let Some(subscribed) = inbox.as_mut() {
