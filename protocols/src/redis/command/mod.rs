@@ -33,6 +33,7 @@ mod info;
 pub(crate) mod keyspace;
 mod lastsave;
 mod list;
+mod memory;
 mod mget;
 mod mset;
 mod multi;
@@ -176,6 +177,7 @@ enum Kind {
     Time,
     LastSave,
     Wait(wait::Wait),
+    Memory(memory::Memory),
     Function(function::Function),
 }
 
@@ -350,6 +352,7 @@ impl Kind {
             "time" => Kind::Time,
             "lastsave" => Kind::LastSave,
             "wait" => Kind::Wait(wait::Wait::parse(args)?),
+            n if n.starts_with("memory|") => Kind::Memory(memory::Memory::parse(n, args)?),
             name if name.starts_with("function|") => Kind::Function(function::Function::parse(name, args)?),
             // The table lists only commands handled above; reaching this is a table bug.
             _ => {
@@ -497,6 +500,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Time => Ok(time::apply()),
         Kind::LastSave => Ok(lastsave::apply(ctx)),
         Kind::Wait(c) => c.apply(kv).await,
+        Kind::Memory(c) => c.apply(kv).await,
         Kind::Function(c) => Ok(c.apply()),
     }
 }

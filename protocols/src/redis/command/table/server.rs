@@ -109,7 +109,54 @@ const FUNCTION_SUBCOMMANDS: [CommandSpec; 2] = [
     },
 ];
 
+/// MEMORY USAGE and HELP only (DOCTOR, STATS, MALLOC-STATS and PURGE describe one process's
+/// allocator, which a gateway is not).
+const MEMORY_SUBCOMMANDS: [CommandSpec; 2] = [
+    CommandSpec {
+        name: "memory|usage",
+        arity: -3,
+        flags: &["readonly"],
+        first_key: 2,
+        last_key: 2,
+        step: 1,
+        acl_categories: &["@read", "@slow"],
+        summary: "Estimate the memory usage of a key",
+        since: "4.0.0",
+        group: "server",
+        complexity: "O(N) where N is the number of samples.",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "memory|help",
+        arity: 2,
+        flags: &["loading", "stale"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@slow"],
+        summary: "Show helpful text about the different subcommands",
+        since: "4.0.0",
+        group: "server",
+        complexity: "O(1)",
+        subcommands: &[],
+    },
+];
+
 pub(super) const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "memory",
+        arity: -2,
+        flags: &[],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@slow"],
+        summary: "A container for memory diagnostics commands",
+        since: "4.0.0",
+        group: "server",
+        complexity: "Depends on subcommand.",
+        subcommands: &MEMORY_SUBCOMMANDS,
+    },
     CommandSpec {
         name: "config",
         arity: -2,
