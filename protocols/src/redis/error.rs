@@ -95,7 +95,7 @@ pub enum RedisError {
     ExpireNxConflict,
     #[error("ERR GT and LT options at the same time are not compatible")]
     ExpireGtLtConflict,
-    /// EVAL with more keys than arguments.
+    /// EVAL, SINTERCARD... with a numkeys larger than the arguments that follow.
     #[error("ERR Number of keys can't be greater than number of args")]
     TooManyKeys,
     #[error("ERR Number of keys can't be negative")]
@@ -120,8 +120,6 @@ pub enum RedisError {
     OutOfRange,
     #[error("ERR numkeys should be greater than 0")]
     NumkeysNotPositive,
-    #[error("ERR Number of keys can't be greater than number of args")]
-    NumkeysTooLarge,
     #[error("ERR LIMIT can't be negative")]
     LimitNegative,
     /// An integer argument refused with the command's own message (Redis's

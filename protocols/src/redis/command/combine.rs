@@ -68,13 +68,12 @@ impl Combiner {
         self.queues.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes waiter `ticket` out of `key`'s queue; false if a batch already took it.
-    fn withdraw(&self, key: &Bytes, ticket: u64) -> bool {
+    /// Takes waiter `ticket` out of `key`'s queue; `None` if a batch already took it.
+    fn withdraw(&self, key: &Bytes, ticket: u64) -> Option<Waiter> {
         let mut queues = self.queues();
-        let Some(queue) = queues.get_mut(key) else { return false };
-        let Some(at) = queue.iter().position(|w| w.ticket == ticket) else { return false };
-        queue.remove(at);
-        true
+        let queue = queues.get_mut(key)?;
+        let at = queue.iter().position(|w| w.ticket == ticket)?;
+        queue.remove(at)
     }
 
     /// Runs a single-key write command on `key`, batched with concurrent writers of the key.
@@ -92,12 +91,12 @@ impl Combiner {
             let mut queues = self.queues();
             match queues.get_mut(&key) {
                 Some(queue) => {
-                    queue.push_back(Waiter { ticket, kind: kind.clone(), session: session.clone(), tell: Some(tell) });
+                    queue.push_back(Waiter { ticket, kind, session, tell: Some(tell) });
                     None
                 }
                 None => {
                     queues.insert(key.clone(), VecDeque::new());
-                    Some(vec![Waiter { ticket, kind: kind.clone(), session: session.clone(), tell: None }])
+                    Some(vec![Waiter { ticket, kind, session, tell: None }])
                 }
             }
         };
@@ -106,13 +105,12 @@ impl Combiner {
             None => {
                 let message = match tokio::time::timeout(PATIENCE, &mut listen).await {
                     Ok(message) => message,
-                    Err(_) if self.withdraw(&key, ticket) => {
+                    Err(_) => match self.withdraw(&key, ticket) {
                         // Out of the queue before any batch took us: run alone.
-                        let mut session = session;
-                        return reply_of(run(kind, &mut session, kv, ctx).await);
-                    }
-                    // A batch holds our command already: its reply is coming.
-                    Err(_) => listen.await,
+                        Some(mut me) => return reply_of(run(me.kind, &mut me.session, kv, ctx).await),
+                        // A batch holds our command already: its reply is coming.
+                        None => listen.await,
+                    },
                 };
                 match message {
                     Ok(Message::Reply(reply)) => return reply,

@@ -12,14 +12,13 @@
 //!   (the least recently used is dropped first). An id this gateway does not know (another
 //!   gateway issued it, the gateway restarted, it expired) answers `-ERR invalid cursor`.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::redis::collection::random::random_u64;
 use crate::redis::error::RedisError;
 
 const INLINE_FLAG: u64 = 1 << 63;
@@ -106,13 +105,6 @@ pub fn parse_cursor(arg: &[u8]) -> Result<u64, RedisError> {
         .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|text| text.parse().ok())
         .ok_or(RedisError::InvalidCursor)
-}
-
-/// A random u64 (RandomState is seeded from the OS per instance).
-pub(crate) fn random_u64() -> u64 {
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    hasher.finish()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 pub use self::cursor::ScanCursors;
 use super::exists::Exists;
 use crate::kv::KvStore;
+use crate::redis::collection::random::random_u64;
 use crate::redis::error::RedisError;
 use crate::redis::glob;
 use crate::redis::keyspace::{keyspace_range, kv_key, KEY_PREFIX};
@@ -118,7 +119,7 @@ async fn random_key<K: KvStore>(kv: &K) -> Result<Reply, RedisError> {
     let (start, end) = keyspace_range();
     let mut probe = BytesMut::with_capacity(9);
     probe.put_u8(KEY_PREFIX);
-    probe.put_u64(cursor::random_u64());
+    probe.put_u64(random_u64());
     let mut page = kv.scan(probe.freeze(), end.clone(), 1).await?;
     if page.is_empty() {
         page = kv.scan(start, end, 1).await?;

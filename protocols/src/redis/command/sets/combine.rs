@@ -67,7 +67,7 @@ impl Combine {
         let available = args.len().saturating_sub(2);
         let numkeys = usize::try_from(numkeys).unwrap_or(usize::MAX);
         if numkeys > available {
-            return Err(RedisError::NumkeysTooLarge);
+            return Err(RedisError::TooManyKeys);
         }
         let keys = args[2..2 + numkeys].to_vec();
         let mut limit = 0;

@@ -1,12 +1,10 @@
 //! ZRANDMEMBER key [count [WITHSCORES]]
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-
 use bytes::Bytes;
 
 use super::store::{all_entries, entries_reply};
 use crate::kv::KvStore;
+use crate::redis::collection::random::random_below;
 use crate::redis::collection::{load, Atomic};
 use crate::redis::command::{int_arg, is_option};
 use crate::redis::error::RedisError;
@@ -41,25 +39,6 @@ impl ZRandMember {
 /// the reply in memory, so an absurd count is refused instead of exhausting memory.
 const MAX_REPEATED: usize = 10_000_000;
 
-/// A small xorshift generator seeded from the standard library's per-process random keys: no
-/// cryptographic needs here, just Redis's "random".
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(0x9e37_79b9_7f4a_7c15);
-        Rng(hasher.finish() | 1)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
-
 impl Atomic for ZRandMember {
     type Output = Reply;
 
@@ -68,7 +47,7 @@ impl Atomic for ZRandMember {
         let Some(count) = self.count else {
             let Some(found) = found else { return Ok(Reply::Null) };
             let entries = all_entries(kv, &found.meta, usize::MAX, false).await?;
-            let pick = Rng::new().below(entries.len().max(1));
+            let pick = random_below(entries.len().max(1) as u64) as usize;
             return Ok(entries.into_iter().nth(pick).map_or(Reply::Null, |e| Reply::Bulk(e.member)));
         };
         let Some(found) = found else { return Ok(Reply::Array(Vec::new())) };
@@ -79,18 +58,17 @@ impl Atomic for ZRandMember {
         if entries.is_empty() {
             return Ok(Reply::Array(Vec::new()));
         }
-        let mut rng = Rng::new();
         let picked = if count < 0 {
             let n = count.unsigned_abs() as usize;
             if n > MAX_REPEATED {
                 return Err(RedisError::ValueOutOfRange { min: -(MAX_REPEATED as i64), max: i64::MAX });
             }
-            (0..n).map(|_| entries[rng.below(entries.len())].clone()).collect()
+            (0..n).map(|_| entries[random_below(entries.len() as u64) as usize].clone()).collect()
         } else {
             // Distinct members: a partial Fisher-Yates shuffle.
             let n = (count as usize).min(entries.len());
             for i in 0..n {
-                let j = i + rng.below(entries.len() - i);
+                let j = i + random_below((entries.len() - i) as u64) as usize;
                 entries.swap(i, j);
             }
             entries.truncate(n);
