@@ -168,13 +168,14 @@ s3_wait_listening() {
 s3_server_stop() {
     if [[ -n $S3_SERVER_PID ]]; then
         # strata dev stops its core processes on SIGTERM; s3s-fs just exits.
-        kill -TERM "$S3_SERVER_PID" 2>/dev/null
+        # (|| true: these fail when it already exited, and callers may run with set -e.)
+        kill -TERM "$S3_SERVER_PID" 2>/dev/null || true
         for _ in $(seq 1 100); do
             kill -0 "$S3_SERVER_PID" 2>/dev/null || break
             sleep 0.1
         done
-        kill -KILL "$S3_SERVER_PID" 2>/dev/null
-        wait "$S3_SERVER_PID" 2>/dev/null
+        kill -KILL "$S3_SERVER_PID" 2>/dev/null || true
+        wait "$S3_SERVER_PID" 2>/dev/null || true
         S3_SERVER_PID=
     fi
     if [[ -n $S3_SERVER_DIR ]]; then
