@@ -207,11 +207,16 @@ for unit in "${units[@]}"; do
     # With --durable an exception outside any test (in a start_server body) is printed as an
     # `[err]:` line without ` in tests/...`; the rest of that server block is skipped.
     block_errors=$(grep '^\[err\]' "$results" | grep -vc ' in tests/')
+    # runtest's own --timeout (no progress for that long) prints `[TIMEOUT]`, kills the test
+    # and still prints the failed-tests summary: the tests after it never ran.
+    timed_out=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -c '^\[TIMEOUT\]')
     if ! grep -qE 'All tests passed|following tests failed' "$log" || [[ $status -ne 0 && $failed -eq 0 ]] ||
-        ((block_errors > 0)); then
+        ((block_errors > 0 || timed_out > 0)); then
         aborted=yes
         aborted_units+=("$unit")
-        if grep -q '^\[exception\]' "$results"; then
+        if ((timed_out > 0)); then
+            note="aborted: a test hung past runtest's --timeout (see $name.log)"
+        elif grep -q '^\[exception\]' "$results"; then
             note="aborted: exception (see $name.log)"
         elif ((block_errors > 0)); then
             note="aborted: $block_errors exception(s) outside a test skipped the rest of their block"

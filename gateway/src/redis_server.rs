@@ -374,10 +374,20 @@ fn drain_inbox(inbox: &mut Inbox, protocol: ProtocolVersion, output: &mut BytesM
     }
 }
 
-/// Encodes a reply unless CLIENT REPLY OFF / SKIP says to drop it.
+/// Encodes a reply unless CLIENT REPLY OFF / SKIP says to drop it. Pub/Sub confirmations
+/// (pushes) are written whatever the reply mode, as Redis 7 does (`CLIENT_PUSHING`).
 fn emit(reply: &Reply, session: &mut Session, output: &mut BytesMut) {
-    if session.should_reply() {
+    let wanted = session.should_reply();
+    if wanted || is_push(reply) {
         reply.encode(session.protocol, output);
+    }
+}
+
+fn is_push(reply: &Reply) -> bool {
+    match reply {
+        Reply::Push(_) => true,
+        Reply::Sequence(replies) => !replies.is_empty() && replies.iter().all(is_push),
+        _ => false,
     }
 }
 

@@ -70,6 +70,47 @@ pub struct ClientHandle {
     state: Mutex<ClientState>,
     killed: AtomicBool,
     kill_signal: Notify,
+    block: Mutex<BlockState>,
+    unblock_signal: Notify,
+}
+
+/// Whether the connection waits in a blocking command, and a CLIENT UNBLOCK aimed at it.
+#[derive(Debug, Default)]
+struct BlockState {
+    blocked: bool,
+    unblock: Option<UnblockMode>,
+}
+
+/// How CLIENT UNBLOCK ends a blocked command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnblockMode {
+    /// As if its timeout passed (the default).
+    Timeout,
+    /// With the error `-UNBLOCKED`.
+    Error,
+}
+
+/// The connection is blocked while this lives; see [`ClientHandle::enter_blocked`].
+#[derive(Debug)]
+pub struct BlockedGuard(Arc<ClientHandle>);
+
+impl BlockedGuard {
+    /// Resolves once CLIENT UNBLOCK asks this command to stop.
+    pub async fn unblocked(&self) -> UnblockMode {
+        loop {
+            // notify_one keeps a permit when nobody waits yet, so no request is missed.
+            if let Some(mode) = self.0.block_state().unblock.take() {
+                return mode;
+            }
+            self.0.unblock_signal.notified().await;
+        }
+    }
+}
+
+impl Drop for BlockedGuard {
+    fn drop(&mut self) {
+        *self.0.block_state() = BlockState::default();
+    }
 }
 
 #[derive(Debug)]
@@ -107,6 +148,8 @@ impl ClientHandle {
             }),
             killed: AtomicBool::new(false),
             kill_signal: Notify::new(),
+            block: Mutex::new(BlockState::default()),
+            unblock_signal: Notify::new(),
         })
     }
 
@@ -131,6 +174,33 @@ impl ClientHandle {
         while !self.is_killed() {
             self.kill_signal.notified().await;
         }
+    }
+
+    fn block_state(&self) -> MutexGuard<'_, BlockState> {
+        self.block.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks the connection blocked (BLPOP & co. waiting) until the guard drops.
+    pub fn enter_blocked(self: &Arc<Self>) -> BlockedGuard {
+        *self.block_state() = BlockState { blocked: true, unblock: None };
+        BlockedGuard(self.clone())
+    }
+
+    /// CLIENT UNBLOCK: asks the connection's blocked command to stop; false if it is not
+    /// blocked.
+    pub fn unblock(&self, mode: UnblockMode) -> bool {
+        let mut state = self.block_state();
+        if !state.blocked {
+            return false;
+        }
+        state.unblock = Some(mode);
+        drop(state);
+        self.unblock_signal.notify_one();
+        true
+    }
+
+    fn is_blocked(&self) -> bool {
+        self.block_state().blocked
     }
 
     /// Notes a command that just ran and the session as it left it.
@@ -167,6 +237,9 @@ impl ClientHandle {
         let mut flags = String::new();
         if state.multi >= 0 {
             flags.push('x');
+        }
+        if self.is_blocked() {
+            flags.push('b');
         }
         if state.no_evict {
             flags.push('e');

@@ -7,17 +7,23 @@
 //! gateway does; clients and test suites mostly set them and read them back.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
 
 use super::config_params::{Param, ParamKind, PARAMS};
 use super::error::RedisError;
+use super::notifications;
+
+const KEYSPACE_EVENTS: &str = "notify-keyspace-events";
 
 /// Parameters remembered by CONFIG SET, by canonical name.
 #[derive(Debug, Default)]
 pub struct ConfigStore {
     values: Mutex<HashMap<&'static str, String>>,
+    /// `notify-keyspace-events` as flags, read after every write command.
+    keyspace_events: AtomicU32,
 }
 
 /// Values the gateway itself knows (port, password, working directory).
@@ -31,6 +37,11 @@ pub(crate) struct LiveValues<'a> {
 const FIXED_IN_STRATA: [&str; 3] = ["port", "bind", "requirepass"];
 
 impl ConfigStore {
+    /// The enabled keyspace notification classes ([`super::notifications`]).
+    pub(crate) fn keyspace_events(&self) -> u32 {
+        self.keyspace_events.load(Ordering::Relaxed)
+    }
+
     /// The current value of a parameter by canonical name or alias.
     pub(crate) fn value(&self, name: &str, live: &LiveValues<'_>) -> Option<String> {
         let param = lookup(name)?;
@@ -95,12 +106,23 @@ impl ConfigStore {
             let value = match param.kind {
                 ParamKind::Bool => value.to_ascii_lowercase(),
                 ParamKind::Memory => parse_memory(&value).map_or(value, |n| n.to_string()),
+                _ if param.name == KEYSPACE_EVENTS => {
+                    let flags = notifications::parse_flags(&value).ok_or_else(|| RedisError::ConfigSetFailed {
+                        name: param.name.to_string(),
+                        reason: "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.",
+                    })?;
+                    notifications::flags_to_string(flags)
+                }
                 _ => value,
             };
             updates.push((param, value));
         }
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         for (param, value) in updates {
+            if param.name == KEYSPACE_EVENTS {
+                let flags = notifications::parse_flags(&value).unwrap_or_default();
+                self.keyspace_events.store(flags, Ordering::Relaxed);
+            }
             values.insert(param.name, value);
         }
         Ok(())

@@ -162,6 +162,11 @@ pub enum RedisError {
     NoSuchUser(String),
     #[error("ERR Invalid client ID")]
     InvalidClientId,
+    #[error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")]
+    UnblockReason,
+    /// A blocked command ended by CLIENT UNBLOCK ... ERROR.
+    #[error("UNBLOCKED client unblocked via CLIENT UNBLOCK")]
+    Unblocked,
     #[error("ERR client-id should be greater than 0")]
     ClientIdNotPositive,
     #[error("ERR Unknown option or number of arguments for CONFIG SET - '{0}'")]

@@ -41,6 +41,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod latches;
 mod long_double;
+pub mod notifications;
 pub mod pubsub;
 mod retry;
 pub mod scripting;

@@ -1,5 +1,6 @@
 //! CLIENT ID | GETNAME | SETNAME name | SETINFO LIB-NAME|LIB-VER value | LIST [TYPE t | ID id...]
-//! | INFO | KILL addr | KILL filter value... | NO-EVICT ON|OFF | REPLY ON|OFF|SKIP | HELP
+//! | INFO | KILL addr | KILL filter value... | NO-EVICT ON|OFF | REPLY ON|OFF|SKIP
+//! | UNBLOCK id [TIMEOUT|ERROR] | HELP
 //!
 //! LIST, INFO and KILL work on the gateway's [`crate::redis::clients::ClientRegistry`]: they
 //! see the connections of this gateway only (other gateways of the cluster have their own).
@@ -7,7 +8,7 @@
 use bytes::Bytes;
 
 use super::{arg, is_option};
-use crate::redis::clients::{ClientHandle, ClientType};
+use crate::redis::clients::{ClientHandle, ClientType, UnblockMode};
 use crate::redis::error::RedisError;
 use crate::redis::session::{ReplyMode, ServerContext, Session};
 use crate::resp::{parse_i64, Reply};
@@ -23,6 +24,8 @@ pub enum Client {
     Kill(KillFilter),
     NoEvict(bool),
     Reply(ReplyChoice),
+    /// A client id that does not fit any connection (negative) unblocks nothing.
+    Unblock { id: Option<u64>, mode: UnblockMode },
     Help,
 }
 
@@ -122,6 +125,7 @@ impl Client {
                     return Err(RedisError::Syntax);
                 })
             }
+            "client|unblock" => parse_unblock(args)?,
             _ => Client::Help,
         })
     }
@@ -186,6 +190,10 @@ impl Client {
                 };
                 Reply::ok()
             }
+            Client::Unblock { id, mode } => {
+                let unblocked = id.and_then(|id| ctx.clients.get(id)).is_some_and(|client| client.unblock(mode));
+                Reply::Integer(i64::from(unblocked))
+            }
             Client::Help => help_reply(&[
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "GETNAME",
@@ -220,6 +228,8 @@ impl Client {
                 "    * LIB-VER: the client lib version.",
                 "SETNAME <name>",
                 "    Assign the name <name> to the current connection.",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "    Unblock the specified blocked client.",
                 "NO-EVICT (ON|OFF)",
                 "    Protect current client connection from eviction.",
                 "HELP",
@@ -282,6 +292,21 @@ fn parse_kill(args: &[Bytes]) -> Result<KillFilter, RedisError> {
         }
     }
     Ok(filter)
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`; like Redis, the reason is checked before the id.
+fn parse_unblock(args: &[Bytes]) -> Result<Client, RedisError> {
+    if args.len() > 4 {
+        return Err(RedisError::Syntax);
+    }
+    let mode = match args.get(3) {
+        None => UnblockMode::Timeout,
+        Some(reason) if is_option(reason, "timeout") => UnblockMode::Timeout,
+        Some(reason) if is_option(reason, "error") => UnblockMode::Error,
+        Some(_) => return Err(RedisError::UnblockReason),
+    };
+    let id = parse_i64(&arg(args, 2)?).ok_or(RedisError::NotInteger)?;
+    Ok(Client::Unblock { id: u64::try_from(id).ok(), mode })
 }
 
 fn kill(filter: &KillFilter, session: &Session, ctx: &ServerContext) -> Result<Reply, RedisError> {

@@ -208,7 +208,7 @@ async fn run_batch<K: KvStore>(key: &Bytes, batch: &[Waiter], kv: &K, ctx: &Serv
             Ok(TxnOutcome::Committed { .. }) => {
                 // Commands inside a transaction leave waking blocked clients to its commit
                 // (a push is visible only now); a served client wakes the next one.
-                ctx.key_waiters.signal(key, 1);
+                ctx.key_waiters.signal(key, 1).served().await;
                 return replies;
             }
             Ok(TxnOutcome::Conflict | TxnOutcome::ConditionFailed) => backoff(attempt).await,

@@ -378,6 +378,8 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
     let close = matches!(cmd.action, Action::Run(Kind::Quit));
     let counted = !matches!(cmd.action, Action::Queue(_) | Action::Reject { .. });
     let started = std::time::Instant::now();
+    // Queued commands raise their keyspace events (if any) only when EXEC runs them.
+    let runs = matches!(cmd.action, Action::Run(_));
     let result = match cmd.action {
         // Scripts run their commands through `run`, so they are dispatched outside it.
         Action::Run(Kind::Eval(c)) => c.apply(session, kv, ctx).await,
@@ -406,6 +408,9 @@ pub async fn execute<K: KvStore>(cmd: Command, session: &mut Session, kv: &K, ct
         ctx.pubsub.update(session.client_id, &changes);
     }
     let reply = reply_of(result);
+    if runs && !kv.in_transaction() {
+        crate::redis::notifications::after_command(cmd.name, &cmd.keys, &reply, ctx);
+    }
     if counted {
         let usec = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         ctx.stats.record_call(cmd.name, usec, matches!(reply, Reply::Error(_)));

@@ -169,7 +169,7 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
                 for _ in &queued {
                     ctx.count_command();
                 }
-                signal_blocked_clients(&queued, ctx);
+                signal_blocked_clients(&queued, ctx).await;
                 *session = attempt_session;
                 // Subscriptions made by the transaction count for its own PUBLISHes.
                 if !session.pubsub.pending.is_empty() {
@@ -191,16 +191,24 @@ pub(super) async fn exec<K: KvStore>(session: &mut Session, kv: &K, ctx: &Server
     )))
 }
 
-/// Wakes the oldest client blocked on each key the committed transaction wrote (a spurious
-/// wake-up costs it one empty try; a served client wakes the next one).
-fn signal_blocked_clients(queued: &[Vec<Bytes>], ctx: &ServerContext) {
+/// Wakes the clients blocked on the keys the committed transaction wrote, key by key in
+/// command order, as Redis serves its ready keys: each key's waiters are served (a served
+/// client wakes the next) before the next key is signalled, and all before EXEC's reply. A
+/// spurious wake-up costs a client one empty try.
+async fn signal_blocked_clients(queued: &[Vec<Bytes>], ctx: &ServerContext) {
+    let mut keys: Vec<Bytes> = Vec::new();
     for args in queued {
         let Ok(spec) = table::lookup(args) else { continue };
         if spec.has_flag("write") {
             for key in spec.keys(args) {
-                ctx.key_waiters.signal(&key, 1);
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
             }
         }
+    }
+    for key in keys {
+        ctx.key_waiters.signal(&key, 1).served().await;
     }
 }
 

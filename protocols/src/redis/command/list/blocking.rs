@@ -15,8 +15,10 @@ use tokio::time::Instant;
 
 use super::lmove::{self, Move};
 use super::mpop::MultiPop;
-use super::store::End;
+use super::store::{End, ListState};
 use crate::kv::KvStore;
+use crate::redis::blocking::Handoff;
+use crate::redis::clients::{BlockedGuard, UnblockMode};
 use crate::redis::collection::atomically;
 use crate::redis::command::arg;
 use crate::redis::error::RedisError;
@@ -70,17 +72,47 @@ impl Blocking {
         }
     }
 
-    /// One try: the reply, or `None` when there was nothing to pop.
-    async fn try_once<K: KvStore>(&self, kv: &K, ctx: &ServerContext) -> Result<Option<Reply>, RedisError> {
+    /// One try: the reply, or `None` when there was nothing to pop. `handoff`: the wake-up
+    /// this try acts on, which clients woken by a move join.
+    async fn try_once<K: KvStore>(
+        &self,
+        kv: &K,
+        ctx: &ServerContext,
+        handoff: Option<&Handoff>,
+    ) -> Result<Option<Reply>, RedisError> {
         match &self.op {
             Op::Pop(pop) => atomically(kv, pop).await,
             Op::Move(op) => {
                 let moved = atomically(kv, op).await?;
                 if moved.is_some() && !kv.in_transaction() {
-                    ctx.key_waiters.signal(&op.destination, 1);
+                    match handoff {
+                        Some(handoff) => ctx.key_waiters.signal_within(&op.destination, 1, Some(handoff)),
+                        None => ctx.key_waiters.signal(&op.destination, 1).served().await,
+                    }
                 }
                 Ok(moved.map(|element| lmove::reply(Some(element))))
             }
+        }
+    }
+
+    /// The key a successful try popped from: the source of a move, the key named first in a
+    /// pop's reply.
+    fn popped_key(&self, reply: &Reply) -> Option<Bytes> {
+        match (&self.op, reply) {
+            (Op::Move(op), _) => Some(op.source.clone()),
+            (Op::Pop(_), Reply::Array(items)) => match items.first() {
+                Some(Reply::Bulk(key)) => Some(key.clone()),
+                _ => None,
+            },
+            (Op::Pop(_), _) => None,
+        }
+    }
+
+    /// Whether a WRONGTYPE came from a key waited on (rather than a move's destination).
+    async fn source_has_wrong_type<K: KvStore>(&self, kv: &K) -> bool {
+        match &self.op {
+            Op::Pop(_) => true,
+            Op::Move(op) => matches!(ListState::load(kv, &op.source).await, Err(RedisError::WrongType)),
         }
     }
 
@@ -101,12 +133,14 @@ impl Blocking {
 
     pub async fn apply<K: KvStore>(self, kv: &K, ctx: &ServerContext, session: &Session) -> Result<Reply, RedisError> {
         if kv.in_transaction() {
-            return Ok(self.try_once(kv, ctx).await?.unwrap_or_else(|| self.empty_reply()));
+            return Ok(self.try_once(kv, ctx, None).await?.unwrap_or_else(|| self.empty_reply()));
         }
         let keys = self.keys();
         // Registered before the first try, so that a push committed between the try and the
         // wait still wakes this client.
         let registration = ctx.key_waiters.register(&keys);
+        // CLIENT UNBLOCK finds this connection blocked until the command ends.
+        let blocked = session.conn.as_ref().map(|conn| conn.0.enter_blocked());
         let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
         let mut poll = FIRST_POLL;
         let mut try_now = true;
@@ -117,22 +151,34 @@ impl Blocking {
                 return Ok(self.timeout_reply());
             }
             if try_now {
-                registration.acting();
-                let attempt = match self.try_once(kv, ctx).await {
-                    // Like Redis, a key that turned into another type while the client waits
-                    // is passed over; only the first try reports WRONGTYPE.
-                    Err(RedisError::WrongType) if !first_try => None,
+                let wake = registration.acting();
+                let handoff = wake.as_ref().and_then(|wake| wake.handoff.as_ref());
+                let attempt = match self.try_once(kv, ctx, handoff).await {
+                    // Like Redis, a key waited on that turned into another type while the
+                    // client waits is passed over; only the first try reports WRONGTYPE. A
+                    // destination of the wrong type is reported (Redis serves the error).
+                    Err(RedisError::WrongType) if !first_try && self.source_has_wrong_type(kv).await => None,
                     result => result?,
                 };
                 first_try = false;
                 if let Some(reply) = attempt {
-                    // The list may hold more than this client took: let the next one look.
-                    for key in &keys {
-                        ctx.key_waiters.signal(key, 1);
+                    // The list popped from may hold more than this client took: the next
+                    // waiter of that key looks (within the same wake-up, so the pusher waits
+                    // for it too), and so does the next waiter of the key whose signal woke
+                    // this client, if it popped elsewhere. One at a time, as Redis serves.
+                    let popped = self.popped_key(&reply);
+                    let woken_for = wake.as_ref().map(|wake| &wake.key).filter(|key| Some(*key) != popped.as_ref());
+                    for key in popped.iter().chain(woken_for) {
+                        match handoff {
+                            Some(handoff) => ctx.key_waiters.signal_within(key, 1, Some(handoff)),
+                            None => drop(ctx.key_waiters.signal(key, 1)),
+                        }
                     }
                     drop(registration);
                     return Ok(reply);
                 }
+                // Done acting: whoever woke this client need not wait for it any longer.
+                drop(wake);
             }
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
@@ -151,8 +197,22 @@ impl Blocking {
                     try_now = registration.is_first();
                 }
                 _ = session.hangup.closed() => {}
+                mode = unblocked(blocked.as_ref()) => {
+                    return match mode {
+                        UnblockMode::Timeout => Ok(self.timeout_reply()),
+                        UnblockMode::Error => Err(RedisError::Unblocked),
+                    };
+                }
             }
         }
+    }
+}
+
+/// Resolves when CLIENT UNBLOCK targets this blocked connection (never without one).
+async fn unblocked(blocked: Option<&BlockedGuard>) -> UnblockMode {
+    match blocked {
+        Some(blocked) => blocked.unblocked().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -82,11 +82,15 @@ impl List {
     }
 
     pub async fn apply<K: KvStore>(self, kv: &K, ctx: &ServerContext, session: &Session) -> Result<Reply, RedisError> {
-        // Blocked clients are woken only once a push is visible to them: after the commit.
-        // Inside MULTI the commit comes later; EXEC signals the keys of its commands.
+        // Blocked clients are woken only once a push is visible to them: after the commit,
+        // and served before this command replies (as in Redis). Inside MULTI the commit comes
+        // later; EXEC signals the keys of its commands.
         let signal = |key: &Bytes, count: usize| {
-            if !kv.in_transaction() {
-                ctx.key_waiters.signal(key, count);
+            let wakeups = (!kv.in_transaction()).then(|| ctx.key_waiters.signal(key, count));
+            async move {
+                if let Some(wakeups) = wakeups {
+                    wakeups.served().await;
+                }
             }
         };
         match self {
@@ -95,7 +99,7 @@ impl List {
                 if matches!(reply, Reply::Integer(n) if n > 0) {
                     // One wake-up, however many elements: each served client passes it on, so
                     // waiters are served strictly in arrival order (Redis's order).
-                    signal(&c.key, 1);
+                    signal(&c.key, 1).await;
                 }
                 Ok(reply)
             }
@@ -107,7 +111,7 @@ impl List {
             List::Insert(c) => {
                 let reply = atomically(kv, &c).await?;
                 if matches!(reply, Reply::Integer(n) if n > 0) {
-                    signal(&c.key, 1);
+                    signal(&c.key, 1).await;
                 }
                 Ok(reply)
             }
@@ -117,7 +121,7 @@ impl List {
             List::Move(c) => {
                 let moved = atomically(kv, &c).await?;
                 if moved.is_some() {
-                    signal(&c.destination, 1);
+                    signal(&c.destination, 1).await;
                 }
                 Ok(lmove::reply(moved))
             }

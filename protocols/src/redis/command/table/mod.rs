@@ -130,7 +130,7 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     })
 }
 
-const CLIENT_SUBCOMMANDS: [CommandSpec; 10] = [
+const CLIENT_SUBCOMMANDS: [CommandSpec; 11] = [
     CommandSpec {
         name: "client|list",
         arity: -2,
@@ -185,6 +185,20 @@ const CLIENT_SUBCOMMANDS: [CommandSpec; 10] = [
         since: "7.0.0",
         group: "connection",
         complexity: "O(1)",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "client|unblock",
+        arity: -3,
+        flags: &["admin", "noscript", "loading", "stale"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@admin", "@slow", "@dangerous", "@connection"],
+        summary: "Unblock a client blocked in a blocking command from a different connection",
+        since: "5.0.0",
+        group: "connection",
+        complexity: "O(log N) where N is the number of client connections",
         subcommands: &[],
     },
     CommandSpec {
