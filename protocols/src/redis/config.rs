@@ -7,6 +7,7 @@
 //! gateway does; clients and test suites mostly set them and read them back.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -18,6 +19,8 @@ use super::error::RedisError;
 #[derive(Debug, Default)]
 pub struct ConfigStore {
     values: Mutex<HashMap<&'static str, String>>,
+    /// `maxmemory` in bytes (0: no limit), kept apart because every command consults it.
+    maxmemory: AtomicU64,
 }
 
 /// Values the gateway itself knows (port, password, working directory).
@@ -101,9 +104,17 @@ impl ConfigStore {
         }
         let mut values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         for (param, value) in updates {
+            if param.name == "maxmemory" {
+                self.maxmemory.store(value.parse().unwrap_or(0), Ordering::Relaxed);
+            }
             values.insert(param.name, value);
         }
         Ok(())
+    }
+
+    /// The `maxmemory` limit in bytes; 0 means none.
+    pub(crate) fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Ordering::Relaxed)
     }
 }
 

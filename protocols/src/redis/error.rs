@@ -100,6 +100,10 @@ pub enum RedisError {
     TooManyKeys,
     #[error("ERR Number of keys can't be negative")]
     NegativeKeys,
+    /// A command that may grow memory while the gateway is above `maxmemory` (Redis's
+    /// `noeviction` refusal; Strata never evicts).
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    OutOfMemory,
     /// HSCAN / SSCAN / ZSCAN with a cursor that is not an unsigned 64-bit decimal.
     #[error("ERR invalid cursor")]
     InvalidCursor,

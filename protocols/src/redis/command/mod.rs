@@ -221,6 +221,10 @@ impl Command {
         {
             return Err(RedisError::SubscribedContext(spec.name));
         }
+        if refused_for_memory(spec, session, ctx) {
+            ctx.stats.record_rejected(spec.name);
+            return Err(RedisError::OutOfMemory);
+        }
         let keys = spec.keys(args);
         // Commands whose keys the table cannot locate (numkeys arguments) run alone, so that
         // pipelined commands on the same keys can never overtake each other.
@@ -288,6 +292,26 @@ impl Command {
         let exec = matches!(self.action, Action::Exec | Action::Reject { exec: true, .. });
         multi::reject(error, exec, session)
     }
+}
+
+/// Redis's `maxmemory` check in `processCommand` (policy `noeviction`: Strata never evicts).
+/// Above the limit a command that may grow memory (`denyoom`) is refused; so is anything
+/// queued inside MULTI, and EXEC of a transaction holding a `denyoom` command. DISCARD,
+/// QUIT, RESET and reads always run. "Used memory" is this gateway's resident set, what
+/// INFO memory reports as `used_memory`.
+fn refused_for_memory(spec: &table::CommandSpec, session: &Session, ctx: &ServerContext) -> bool {
+    let maxmemory = ctx.config.maxmemory();
+    if maxmemory == 0 {
+        return false;
+    }
+    let may_grow = match spec.name {
+        "exec" => session.transaction.queued.iter().flatten().any(|queued| {
+            table::lookup(queued).is_ok_and(|queued_spec| queued_spec.has_flag("denyoom"))
+        }),
+        "discard" | "quit" | "reset" => false,
+        _ => spec.has_flag("denyoom") || session.in_multi(),
+    };
+    may_grow && info::resident_memory_bytes() > maxmemory
 }
 
 impl Kind {
