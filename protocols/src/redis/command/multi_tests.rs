@@ -813,3 +813,24 @@ async fn exec_above_maxmemory_is_refused_only_if_a_queued_command_may_grow_memor
     // The refused EXEC ended the transaction and wrote nothing.
     script(&mut h, &[("GET x", bulk("value")), ("PING", Reply::simple("PONG"))]).await;
 }
+
+#[tokio::test]
+async fn save_and_shutdown_are_refused_inside_multi_and_abort_the_transaction() {
+    let mut h = Harness::new();
+    for command in ["SAVE", "SHUTDOWN"] {
+        script(
+            &mut h,
+            &[
+                ("MULTI", ok()),
+                ("SET foo bar", queued()),
+                (command, err("ERR Command not allowed inside a transaction")),
+                ("EXEC", err("EXECABORT Transaction discarded because of previous errors.")),
+                ("GET foo", Reply::Null),
+            ],
+        )
+        .await;
+    }
+    // Outside MULTI, SAVE has nothing to do: acknowledged writes are already durable.
+    assert_eq!(h.run("SAVE").await, ok());
+    assert_eq!(h.run("SHUTDOWN NOSAVE").await, err("ERR SHUTDOWN is not supported: stop the Strata process instead"));
+}

@@ -103,9 +103,7 @@ pub fn parse_score(arg: &[u8]) -> Result<f64, RedisError> {
         return Err(RedisError::NotFloat);
     }
     match strtod(arg) {
-        Some((value, out_of_range))
-            if !value.is_nan() && !(out_of_range && (value.is_infinite() || value == 0.0)) =>
-        {
+        Some((value, out_of_range)) if !value.is_nan() && !(out_of_range && (value.is_infinite() || value == 0.0)) => {
             Ok(value)
         }
         _ => Err(RedisError::NotFloat),
