@@ -7,7 +7,7 @@
 //! gateway does; clients and test suites mostly set them and read them back.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -24,6 +24,8 @@ pub struct ConfigStore {
     values: Mutex<HashMap<&'static str, String>>,
     /// `notify-keyspace-events` as flags, read after every write command.
     keyspace_events: AtomicU32,
+    /// `maxmemory` in bytes (0: no limit), kept apart because every command consults it.
+    maxmemory: AtomicU64,
 }
 
 /// Values the gateway itself knows (port, password, working directory).
@@ -123,9 +125,17 @@ impl ConfigStore {
                 let flags = notifications::parse_flags(&value).unwrap_or_default();
                 self.keyspace_events.store(flags, Ordering::Relaxed);
             }
+            if param.name == "maxmemory" {
+                self.maxmemory.store(value.parse().unwrap_or(0), Ordering::Relaxed);
+            }
             values.insert(param.name, value);
         }
         Ok(())
+    }
+
+    /// The `maxmemory` limit in bytes; 0 means none.
+    pub(crate) fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Ordering::Relaxed)
     }
 }
 

@@ -100,6 +100,16 @@ pub enum RedisError {
     TooManyKeys,
     #[error("ERR Number of keys can't be negative")]
     NegativeKeys,
+    /// A command that may grow memory while the gateway is above `maxmemory` (Redis's
+    /// `noeviction` refusal; Strata never evicts).
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    OutOfMemory,
+    /// SAVE, SHUTDOWN... between MULTI and EXEC (Redis's `no-multi` flag).
+    #[error("ERR Command not allowed inside a transaction")]
+    NotAllowedInMulti,
+    /// Clients cannot stop a gateway or the cluster.
+    #[error("ERR SHUTDOWN is not supported: stop the Strata process instead")]
+    ShutdownUnsupported,
     /// HSCAN / SSCAN / ZSCAN with a cursor that is not an unsigned 64-bit decimal.
     #[error("ERR invalid cursor")]
     InvalidCursor,

@@ -253,7 +253,7 @@ fn os_description() -> String {
 }
 
 /// Resident set size from /proc (Linux); 0 elsewhere.
-fn resident_memory_bytes() -> u64 {
+pub(crate) fn resident_memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1).and_then(|pages| pages.parse::<u64>().ok()))

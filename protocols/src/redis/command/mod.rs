@@ -32,6 +32,7 @@ mod incrbyfloat;
 mod info;
 pub(crate) mod keyspace;
 mod lastsave;
+mod lcs;
 mod list;
 mod memory;
 mod mget;
@@ -156,6 +157,7 @@ enum Kind {
     IncrByFloat(incrbyfloat::IncrByFloat),
     Append(append::Append),
     Strlen(strlen::Strlen),
+    Lcs(lcs::Lcs),
     GetRange(getrange::GetRange),
     SetRange(setrange::SetRange),
     Expire(expire::Expire),
@@ -175,6 +177,8 @@ enum Kind {
     Bitmap(bitmap::Bitmap),
     Config(config_cmd::Config),
     Time,
+    Save,
+    Shutdown,
     LastSave,
     Wait(wait::Wait),
     Memory(memory::Memory),
@@ -220,6 +224,14 @@ impl Command {
             && !pubsub::allowed_when_subscribed(spec.name)
         {
             return Err(RedisError::SubscribedContext(spec.name));
+        }
+        if session.in_multi() && spec.has_flag("no_multi") {
+            ctx.stats.record_rejected(spec.name);
+            return Err(RedisError::NotAllowedInMulti);
+        }
+        if refused_for_memory(spec, session, ctx) {
+            ctx.stats.record_rejected(spec.name);
+            return Err(RedisError::OutOfMemory);
         }
         let keys = spec.keys(args);
         // Commands whose keys the table cannot locate (numkeys arguments) run alone, so that
@@ -267,6 +279,7 @@ impl Command {
             | Kind::Script(_) => Access::Barrier,
             // A blocked command holds up the rest of its connection's pipeline, as in Redis.
             Kind::List(list) if list.blocks() => Access::Barrier,
+            Kind::ZSet(zset) if zset.blocks() => Access::Barrier,
             Kind::Keyspace(k) if k.is_keyspace_wide() => Access::Barrier,
             _ => Access::Keys(self.keys.clone()),
         }
@@ -276,7 +289,11 @@ impl Command {
     /// without an admission permit and watches the connection for a hangup meanwhile
     /// ([`Session::hangup`]).
     pub fn blocks(&self) -> bool {
-        matches!(&self.action, Action::Run(Kind::List(list)) if list.blocks())
+        match &self.action {
+            Action::Run(Kind::List(list)) => list.blocks(),
+            Action::Run(Kind::ZSet(zset)) => zset.blocks(),
+            _ => false,
+        }
     }
 
     /// The reply for a command refused before running, e.g. by the gateway's admission
@@ -288,6 +305,29 @@ impl Command {
         let exec = matches!(self.action, Action::Exec | Action::Reject { exec: true, .. });
         multi::reject(error, exec, session)
     }
+}
+
+/// Redis's `maxmemory` check in `processCommand` (policy `noeviction`: Strata never evicts).
+/// Above the limit a command that may grow memory (`denyoom`) is refused; so is anything
+/// queued inside MULTI, and EXEC of a transaction holding a `denyoom` command. DISCARD,
+/// QUIT, RESET and reads always run. "Used memory" is this gateway's resident set, what
+/// INFO memory reports as `used_memory`.
+fn refused_for_memory(spec: &table::CommandSpec, session: &Session, ctx: &ServerContext) -> bool {
+    let maxmemory = ctx.config.maxmemory();
+    if maxmemory == 0 {
+        return false;
+    }
+    let may_grow = match spec.name {
+        "exec" => session
+            .transaction
+            .queued
+            .iter()
+            .flatten()
+            .any(|queued| table::lookup(queued).is_ok_and(|queued_spec| queued_spec.has_flag("denyoom"))),
+        "discard" | "quit" | "reset" => false,
+        _ => spec.has_flag("denyoom") || session.in_multi(),
+    };
+    may_grow && info::resident_memory_bytes() > maxmemory
 }
 
 impl Kind {
@@ -329,6 +369,7 @@ impl Kind {
             "incrbyfloat" => Kind::IncrByFloat(incrbyfloat::IncrByFloat::parse(args)?),
             "append" => Kind::Append(append::Append::parse(args)?),
             "strlen" => Kind::Strlen(strlen::Strlen::parse(args)?),
+            "lcs" => Kind::Lcs(lcs::Lcs::parse(args)?),
             "getrange" => Kind::GetRange(getrange::GetRange::parse(args)?),
             "setrange" => Kind::SetRange(setrange::SetRange::parse(args)?),
             "expire" | "pexpire" | "expireat" | "pexpireat" => Kind::Expire(expire::Expire::parse(name, args)?),
@@ -350,6 +391,8 @@ impl Kind {
             name if let Some(parsed) = bitmap::Bitmap::parse(name, args) => Kind::Bitmap(parsed?),
             name if name.starts_with("config|") => Kind::Config(config_cmd::Config::parse(name, args)?),
             "time" => Kind::Time,
+            "save" => Kind::Save,
+            "shutdown" => Kind::Shutdown,
             "lastsave" => Kind::LastSave,
             "wait" => Kind::Wait(wait::Wait::parse(args)?),
             n if n.starts_with("memory|") => Kind::Memory(memory::Memory::parse(n, args)?),
@@ -483,6 +526,7 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::IncrByFloat(c) => c.apply(kv).await,
         Kind::Append(c) => c.apply(kv, ctx).await,
         Kind::Strlen(c) => c.apply(kv).await,
+        Kind::Lcs(c) => c.apply(kv, ctx.limits.proto_max_bulk_len).await,
         Kind::GetRange(c) => c.apply(kv).await,
         Kind::SetRange(c) => c.apply(kv, ctx).await,
         Kind::Expire(c) => c.apply(kv).await,
@@ -498,11 +542,15 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Hash(c) => c.apply(kv, ctx, session.protocol).await,
         Kind::Sets(c) => c.apply(kv, ctx, session.protocol).await,
         Kind::List(c) => c.apply(kv, ctx, session).await,
-        Kind::ZSet(c) => c.apply(kv, ctx).await,
+        Kind::ZSet(c) => c.apply(kv, ctx, session).await,
         Kind::Keyspace(c) => c.apply(kv, ctx).await,
         Kind::Bitmap(c) => c.apply(kv, ctx).await,
         Kind::Config(c) => c.apply(ctx),
         Kind::Time => Ok(time::apply()),
+        // Every acknowledged write is already on disk on a quorum of replicas (Raft log and
+        // RocksDB): there is nothing left to save.
+        Kind::Save => Ok(Reply::ok()),
+        Kind::Shutdown => Err(RedisError::ShutdownUnsupported),
         Kind::LastSave => Ok(lastsave::apply(ctx)),
         Kind::Wait(c) => c.apply(kv).await,
         Kind::Memory(c) => c.apply(kv).await,

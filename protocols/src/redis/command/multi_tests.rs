@@ -762,3 +762,75 @@ async fn command_table_entries_match_redis() {
     assert_eq!(&fields[..2], &[bulk("watch"), int(-2)]);
     assert_eq!(&fields[3..6], &[int(1), int(-1), int(1)]);
 }
+
+const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+#[tokio::test]
+async fn above_maxmemory_writes_and_queueing_are_refused_with_oom() {
+    let mut h = Harness::new();
+    // Any process uses more than one byte, so `maxmemory 1` puts the gateway above its limit.
+    script(
+        &mut h,
+        &[
+            ("SET x value", ok()),
+            ("CONFIG SET maxmemory 1", ok()),
+            ("SET y 1", err(OOM)),
+            ("GET x", bulk("value")),
+            ("MULTI", ok()),
+            // Inside MULTI even reads are refused (queueing itself takes memory), which
+            // flags the transaction; DISCARD still runs.
+            ("GET x", err(OOM)),
+            ("DISCARD", ok()),
+            ("MULTI", ok()),
+            ("LPUSH l a", err(OOM)),
+            ("CONFIG SET maxmemory 0", err(OOM)),
+        ],
+    )
+    .await;
+    assert_eq!(h.run_other("CONFIG SET maxmemory 0").await, ok());
+    script(
+        &mut h,
+        &[
+            ("SET y 2", queued()),
+            ("EXEC", err("EXECABORT Transaction discarded because of previous errors.")),
+            ("EXISTS y l", int(0)),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn exec_above_maxmemory_is_refused_only_if_a_queued_command_may_grow_memory() {
+    let mut h = Harness::new();
+    script(&mut h, &[("SET x value", ok()), ("MULTI", ok()), ("GET x", queued()), ("PING", queued())]).await;
+    assert_eq!(h.run_other("CONFIG SET maxmemory 1").await, ok());
+    assert_eq!(h.run("EXEC").await, array(vec![bulk("value"), Reply::simple("PONG")]));
+    assert_eq!(h.run_other("CONFIG SET maxmemory 0").await, ok());
+    script(&mut h, &[("MULTI", ok()), ("SET x 1", queued()), ("GET x", queued())]).await;
+    assert_eq!(h.run_other("CONFIG SET maxmemory 1").await, ok());
+    assert_eq!(h.run("EXEC").await, err(&format!("EXECABORT Transaction discarded because of: {OOM}")));
+    assert_eq!(h.run_other("CONFIG SET maxmemory 0").await, ok());
+    // The refused EXEC ended the transaction and wrote nothing.
+    script(&mut h, &[("GET x", bulk("value")), ("PING", Reply::simple("PONG"))]).await;
+}
+
+#[tokio::test]
+async fn save_and_shutdown_are_refused_inside_multi_and_abort_the_transaction() {
+    let mut h = Harness::new();
+    for command in ["SAVE", "SHUTDOWN"] {
+        script(
+            &mut h,
+            &[
+                ("MULTI", ok()),
+                ("SET foo bar", queued()),
+                (command, err("ERR Command not allowed inside a transaction")),
+                ("EXEC", err("EXECABORT Transaction discarded because of previous errors.")),
+                ("GET foo", Reply::Null),
+            ],
+        )
+        .await;
+    }
+    // Outside MULTI, SAVE has nothing to do: acknowledged writes are already durable.
+    assert_eq!(h.run("SAVE").await, ok());
+    assert_eq!(h.run("SHUTDOWN NOSAVE").await, err("ERR SHUTDOWN is not supported: stop the Strata process instead"));
+}

@@ -14,7 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 pub use self::cursor::ScanCursors;
 use super::exists::Exists;
 use crate::kv::KvStore;
-use crate::redis::collection::random::random_u64;
+use crate::redis::collection::random::{random_below, random_u64};
 use crate::redis::error::RedisError;
 use crate::redis::glob;
 use crate::redis::keyspace::{keyspace_range, kv_key, KEY_PREFIX};
@@ -112,19 +112,29 @@ async fn keys<K: KvStore>(kv: &K, pattern: &[u8]) -> Result<Reply, RedisError> {
     }
 }
 
-/// RANDOMKEY: the first key at or after a random point of the key order (wrapping to the
-/// first key). Two point reads at most, never a full scan; keys after large gaps in the key
-/// order come up more often than others.
+/// How many consecutive keys RANDOMKEY chooses among.
+const RANDOM_WINDOW: usize = 64;
+
+/// RANDOMKEY: a random point of the key order, then a uniform choice among the
+/// [`RANDOM_WINDOW`] keys at or after it (wrapping to the first key). Two range reads at
+/// most, never a full scan. A keyspace of at most that many keys is sampled uniformly; in a
+/// larger one, keys after large gaps in the key order come up somewhat more often than others
+/// (the window spreads a gap's weight over the keys that follow it).
 async fn random_key<K: KvStore>(kv: &K) -> Result<Reply, RedisError> {
     let (start, end) = keyspace_range();
     let mut probe = BytesMut::with_capacity(9);
     probe.put_u8(KEY_PREFIX);
     probe.put_u64(random_u64());
-    let mut page = kv.scan(probe.freeze(), end.clone(), 1).await?;
-    if page.is_empty() {
-        page = kv.scan(start, end, 1).await?;
+    let probe = probe.freeze();
+    let mut window = kv.scan(probe.clone(), end, RANDOM_WINDOW).await?;
+    if window.len() < RANDOM_WINDOW {
+        window.extend(kv.scan(start, probe, RANDOM_WINDOW - window.len()).await?);
     }
-    Ok(page.first().map_or(Reply::Null, |found| Reply::Bulk(redis_key(&found.key))))
+    if window.is_empty() {
+        return Ok(Reply::Null);
+    }
+    let pick = random_below(window.len() as u64) as usize;
+    Ok(window.get(pick).map_or(Reply::Null, |found| Reply::Bulk(redis_key(&found.key))))
 }
 
 #[cfg(test)]

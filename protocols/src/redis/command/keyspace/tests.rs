@@ -112,10 +112,15 @@ async fn randomkey_touch_and_object() {
     assert_eq!(h.run("RANDOMKEY").await, Reply::Null);
     h.run("SET a 1").await;
     h.run("SET b 2").await;
-    for _ in 0..10 {
+    // A small keyspace is sampled uniformly: both keys come up (the chance that 200 draws
+    // miss one is 2^-199).
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..200 {
         let key = h.run("RANDOMKEY").await;
         assert!(key == bulk("a") || key == bulk("b"), "{key:?}");
+        seen.insert(format!("{key:?}"));
     }
+    assert_eq!(seen.len(), 2);
     assert_eq!(h.run("TOUCH a b a nokey").await, int(3));
     let steps = [
         ("SET int 123", ok()),

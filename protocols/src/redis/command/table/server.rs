@@ -1,5 +1,5 @@
-//! Server introspection and administration commands (CONFIG, TIME, LASTSAVE, WAIT, FUNCTION
-//! FLUSH).
+//! Server introspection and administration commands (CONFIG, TIME, LASTSAVE, SAVE, SHUTDOWN,
+//! WAIT, FUNCTION FLUSH).
 
 use super::CommandSpec;
 
@@ -197,6 +197,34 @@ pub(super) const COMMANDS: &[CommandSpec] = &[
         since: "1.0.0",
         group: "server",
         complexity: "O(1)",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "save",
+        arity: 1,
+        flags: &["admin", "noscript", "no_async_loading", "no_multi"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Synchronously save the dataset to disk",
+        since: "1.0.0",
+        group: "server",
+        complexity: "O(N) where N is the total number of keys in all databases",
+        subcommands: &[],
+    },
+    CommandSpec {
+        name: "shutdown",
+        arity: -1,
+        flags: &["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@admin", "@slow", "@dangerous"],
+        summary: "Synchronously save the dataset to disk and then shut down the server",
+        since: "1.0.0",
+        group: "server",
+        complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
         subcommands: &[],
     },
     CommandSpec {

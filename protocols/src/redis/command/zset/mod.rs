@@ -18,7 +18,7 @@ use bytes::Bytes;
 use crate::kv::KvStore;
 use crate::redis::collection::atomically;
 use crate::redis::error::RedisError;
-use crate::redis::session::ServerContext;
+use crate::redis::session::{ServerContext, Session};
 use crate::resp::Reply;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,19 +66,39 @@ impl ZSet {
         })
     }
 
-    pub async fn apply<K: KvStore>(self, kv: &K, _ctx: &ServerContext) -> Result<Reply, RedisError> {
-        match self {
+    /// BZPOPMIN / BZPOPMAX / BZMPOP may wait (see [`zpop`]).
+    pub fn blocks(&self) -> bool {
+        matches!(self, ZSet::Pop(pop) if pop.blocks())
+    }
+
+    pub async fn apply<K: KvStore>(self, kv: &K, ctx: &ServerContext, session: &Session) -> Result<Reply, RedisError> {
+        // The key a write may have filled, for clients blocked in BZPOPMIN & co. They are
+        // woken only once the write is visible: after the commit. Inside MULTI the commit
+        // comes later; EXEC signals the keys of its commands.
+        let filled = match &self {
+            ZSet::Add(c) => Some(c.key().clone()),
+            ZSet::SetOp(c) => c.destination().cloned(),
+            ZSet::Range(c) => c.destination().cloned(),
+            _ => None,
+        };
+        let reply = match self {
             ZSet::Add(c) => atomically(kv, &c).await,
             ZSet::Rem(c) => atomically(kv, &c).await,
             ZSet::Score(c) => atomically(kv, &c).await,
             ZSet::Count(c) => atomically(kv, &c).await,
             ZSet::Rank(c) => atomically(kv, &c).await,
             ZSet::Range(c) => atomically(kv, &c).await,
-            ZSet::Pop(c) => c.apply(kv).await,
+            ZSet::Pop(c) => c.apply(kv, ctx, session).await,
             ZSet::RandMember(c) => atomically(kv, &c).await,
             ZSet::SetOp(c) => atomically(kv, &c).await,
             ZSet::Scan(c) => atomically(kv, &c).await,
+        }?;
+        if let Some(key) = filled.filter(|_| !kv.in_transaction()) {
+            // A spurious wake-up costs the waiter one empty try. Like a list push, the woken
+            // clients are served before this command replies.
+            ctx.key_waiters.signal(&key, 1).served().await;
         }
+        Ok(reply)
     }
 }
 

@@ -161,6 +161,13 @@ async fn input<K: KvStore>(kv: &K, key: &[u8]) -> Result<Option<Vec<Entry>>, Red
     }
 }
 
+impl ZSetOp {
+    /// The *STORE forms' destination.
+    pub(super) fn destination(&self) -> Option<&Bytes> {
+        self.dest.as_ref()
+    }
+}
+
 impl Atomic for ZSetOp {
     type Output = Reply;
 

@@ -96,13 +96,16 @@ pub async fn all_entries<K: KvStore>(
 }
 
 /// Parses a score like Redis's `getDoubleFromObject`: C `strtod` over the whole argument, no
-/// leading space, no NaN, no overflow or underflow.
+/// leading space, no NaN, no overflow, no underflow to zero (a subnormal result is kept,
+/// although `strtod` reports ERANGE for it too).
 pub fn parse_score(arg: &[u8]) -> Result<f64, RedisError> {
     if arg.first().is_some_and(|b| b.is_ascii_whitespace()) {
         return Err(RedisError::NotFloat);
     }
     match strtod(arg) {
-        Some((value, false)) if !value.is_nan() => Ok(value),
+        Some((value, out_of_range)) if !value.is_nan() && !(out_of_range && (value.is_infinite() || value == 0.0)) => {
+            Ok(value)
+        }
         _ => Err(RedisError::NotFloat),
     }
 }
@@ -384,6 +387,9 @@ mod tests {
         assert_eq!(parse_score(b"0x10"), Ok(16.0));
         assert_eq!(parse_score(b"1e3"), Ok(1000.0));
         assert_eq!(parse_score(b".5"), Ok(0.5));
+        // Subnormal: strtod says ERANGE, Redis keeps the value.
+        // 20 times the smallest subnormal.
+        assert_eq!(parse_score(b"9.8813129168249309e-323"), Ok(f64::from_bits(20)));
         for bad in [&b"nan"[..], b"", b" 1", b"1 ", b"abc", b"1e400", b"1e-400", b"1e", b"--1"] {
             assert_eq!(parse_score(bad), Err(RedisError::NotFloat), "{:?}", String::from_utf8_lossy(bad));
         }

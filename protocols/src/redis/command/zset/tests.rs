@@ -707,3 +707,82 @@ const SCRIPT_RESP3: &[(&str, &[u8])] = &[
     ("ZRANGESTORE dst dec 0 -1 BYLEX WITHSCORES", b"-ERR syntax error\x0d\x0a"),
     ("ZINTERCARD 1 s1 LIMIT a", b"-ERR LIMIT can't be negative\x0d\x0a"),
 ];
+
+fn parse_line(line: &str, session: &crate::redis::session::Session, h: &Harness) -> crate::redis::command::Command {
+    let args = line.split(' ').map(|word| bytes::Bytes::copy_from_slice(word.as_bytes())).collect();
+    crate::redis::command::Command::parse(args, session, &h.ctx).unwrap()
+}
+
+#[tokio::test]
+async fn a_zadd_wakes_a_client_blocked_in_bzpopmin_which_counts_as_blocked() {
+    use crate::redis::command::execute;
+    let h = Harness::new();
+    let mut blocked = h.session.clone();
+    let mut writer = h.other.clone();
+    let bzpop = parse_line("BZPOPMIN z 0", &blocked, &h);
+    assert!(bzpop.blocks());
+    let waiting = execute(bzpop, &mut blocked, &h.kv, &h.ctx);
+    let write = async {
+        while h.ctx.key_waiters.waiting_on(b"z") == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(h.ctx.key_waiters.blocked_clients(), 1, "INFO blocked_clients sees the waiter");
+        // A transaction that adds and deletes the key wakes the client, which finds nothing
+        // and keeps waiting.
+        for line in ["MULTI", "ZADD z 1 gone", "DEL z", "EXEC"] {
+            execute(parse_line(line, &writer, &h), &mut writer, &h.kv, &h.ctx).await;
+        }
+        assert_eq!(h.ctx.key_waiters.waiting_on(b"z"), 1);
+        execute(parse_line("ZADD z 2 b 1 a", &writer, &h), &mut writer, &h.kv, &h.ctx).await
+    };
+    let (popped, added) = tokio::join!(waiting, write);
+    assert_eq!(added.reply, int(2));
+    assert_eq!(popped.reply, Reply::Array(vec![bulk("z"), bulk("a"), Reply::Double(1.0)]));
+    assert_eq!(h.ctx.key_waiters.blocked_clients(), 0);
+}
+
+#[tokio::test]
+async fn clients_blocked_on_several_keys_are_served_in_the_order_they_blocked() {
+    use crate::redis::command::execute;
+    use crate::redis::session::Session;
+    let h = Harness::new();
+    let lines = [
+        "BZMPOP 0 2 z1 z2 MIN COUNT 1",
+        "BZMPOP 0 2 z1 z2 MAX COUNT 10",
+        "BZMPOP 0 2 z1 z2 MIN COUNT 10",
+        "BZMPOP 0 2 z1 z2 MAX COUNT 1",
+    ];
+    let mut sessions: Vec<Session> = (0..lines.len() as u64).map(|i| Session::new(100 + i, &h.ctx)).collect();
+    let mut writer = h.other.clone();
+    let mut waiting = Vec::new();
+    for (session, line) in sessions.iter_mut().zip(lines) {
+        let cmd = parse_line(line, session, &h);
+        waiting.push(execute(cmd, session, &h.kv, &h.ctx));
+    }
+    let write = async {
+        // `join_all` polls the waiters in order, so they block in that order.
+        while h.ctx.key_waiters.waiting_on(b"z1") < 4 {
+            tokio::task::yield_now().await;
+        }
+        for line in ["MULTI", "ZADD z1 1 a 2 b 3 c 4 d 5 e", "ZADD z2 1 a 2 b 3 c 4 d 5 e", "EXEC"] {
+            execute(parse_line(line, &writer, &h), &mut writer, &h.kv, &h.ctx).await;
+        }
+        while h.ctx.key_waiters.waiting_on(b"z1") > 1 {
+            tokio::task::yield_now().await;
+        }
+        execute(parse_line("ZADD z2 1 a 2 b 3 c", &writer, &h), &mut writer, &h.kv, &h.ctx).await;
+    };
+    let (outcomes, ()) = futures::future::join(futures::future::join_all(waiting), write).await;
+    let replies: Vec<Reply> = outcomes.into_iter().map(|o| o.reply).collect();
+    let pair = |m: &str, s: f64| Reply::Array(vec![bulk(m), Reply::Double(s)]);
+    let keyed = |key: &str, pairs: Vec<Reply>| Reply::Array(vec![bulk(key), Reply::Array(pairs)]);
+    assert_eq!(
+        replies,
+        vec![
+            keyed("z1", vec![pair("a", 1.0)]),
+            keyed("z1", vec![pair("e", 5.0), pair("d", 4.0), pair("c", 3.0), pair("b", 2.0)]),
+            keyed("z2", vec![pair("a", 1.0), pair("b", 2.0), pair("c", 3.0), pair("d", 4.0), pair("e", 5.0)]),
+            keyed("z2", vec![pair("c", 3.0)]),
+        ]
+    );
+}

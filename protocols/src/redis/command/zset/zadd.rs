@@ -69,6 +69,12 @@ impl ZAdd {
     }
 }
 
+impl ZAdd {
+    pub(super) fn key(&self) -> &Bytes {
+        &self.key
+    }
+}
+
 impl Atomic for ZAdd {
     type Output = Reply;
 

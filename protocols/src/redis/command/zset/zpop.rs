@@ -1,12 +1,15 @@
 //! ZPOPMIN / ZPOPMAX key [count], ZMPOP numkeys key [key ...] MIN|MAX [COUNT count], and their
 //! blocking forms BZPOPMIN / BZPOPMAX key [key ...] timeout and BZMPOP timeout numkeys ....
 //!
-//! Blocking commands poll: they try to pop, and while every key is empty sleep with a short
-//! growing backoff (5 ms up to 100 ms) until the timeout. There is no key notifier in this
-//! module (a gateway-wide one can replace the polling later). Inside MULTI/EXEC they do not
-//! block, like Redis: an empty result answers at once.
+//! Blocking forms wait like BLPOP & co. ([`crate::redis::blocking`]): the client registers
+//! as blocked on its keys, each try is one atomic pop, and it tries again when a write on
+//! this gateway signals one of its keys (ZADD, ZINCRBY, a *STORE, an EXEC) or on a poll timer
+//! (10 ms doubling to 100 ms, for writes through other gateways). Inside MULTI/EXEC they do
+//! not block, like Redis: an empty result answers at once.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use bytes::Bytes;
 
@@ -16,7 +19,11 @@ use crate::redis::collection::{atomically, load, save_meta, Atomic};
 use crate::redis::command::{int_arg, is_option};
 use crate::redis::error::RedisError;
 use crate::redis::keyspace::ValueType;
+use crate::redis::session::{ServerContext, Session};
 use crate::resp::Reply;
+
+const FIRST_POLL: Duration = Duration::from_millis(10);
+const LAST_POLL: Duration = Duration::from_millis(100);
 
 /// Reply shapes of the pop commands.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -140,26 +147,72 @@ impl ZPop {
         }
     }
 
-    /// Runs the command, blocking (by polling) for the blocking forms.
-    pub async fn apply<K: KvStore>(&self, kv: &K) -> Result<Reply, RedisError> {
+    /// BZPOPMIN / BZPOPMAX / BZMPOP: the connection runs them alone and without an admission
+    /// permit while they wait.
+    pub fn blocks(&self) -> bool {
+        self.timeout.is_some()
+    }
+
+    /// Runs the command, waiting for the blocking forms.
+    pub async fn apply<K: KvStore>(&self, kv: &K, ctx: &ServerContext, session: &Session) -> Result<Reply, RedisError> {
         let Some(timeout) = self.timeout else { return atomically(kv, self).await };
+        if kv.in_transaction() {
+            return atomically(kv, self).await;
+        }
+        // Registered before the first try, so that a write committed between the try and the
+        // wait still wakes this client.
+        let registration = ctx.key_waiters.register(&self.keys);
         // A deadline past what `Instant` can hold is as good as forever.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut pause = Duration::from_millis(5);
+        let mut poll = FIRST_POLL;
+        let mut try_now = true;
+        let mut first_try = true;
         loop {
-            let reply = atomically(kv, self).await?;
-            if reply != Reply::NullArray || kv.in_transaction() {
-                return Ok(reply);
+            if session.hangup.is_closed() {
+                // Nobody would receive the element: pop nothing.
+                return Ok(Reply::NullArray);
             }
-            if let Some(deadline) = deadline {
-                let now = Instant::now();
-                if now >= deadline {
+            if try_now {
+                registration.acting();
+                let reply = match atomically(kv, self).await {
+                    // Like Redis, a key that turned into another type while the client waits
+                    // is passed over; only the first try reports WRONGTYPE.
+                    Err(RedisError::WrongType) if !first_try => Reply::NullArray,
+                    result => result?,
+                };
+                first_try = false;
+                if reply != Reply::NullArray {
+                    // The set may hold more than this client took: let the next one look.
+                    for key in &self.keys {
+                        drop(ctx.key_waiters.signal(key, 1));
+                    }
                     return Ok(reply);
                 }
-                pause = pause.min(deadline - now);
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                return Ok(Reply::NullArray);
+            }
+            let wake = deadline.map_or(now + poll, |deadline| deadline.min(now + poll));
+            tokio::select! {
+                _ = registration.signalled() => {
+                    poll = FIRST_POLL;
+                    // Redis serves the clients blocked on a key in the order they blocked: a
+                    // waiter behind an older one on every key lets that one go first (the
+                    // older one passes the signal on once served).
+                    try_now = registration.is_first();
+                    if !try_now {
+                        registration.acting();
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    poll = (poll * 2).min(LAST_POLL);
+                    // Polls serve writes through other gateways; only the oldest waiter of a
+                    // key polls, so that waiters on this gateway are served in order.
+                    try_now = registration.is_first();
+                }
+                _ = session.hangup.closed() => {}
+            }
         }
     }
 }

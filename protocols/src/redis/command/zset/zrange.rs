@@ -162,6 +162,13 @@ pub async fn store_entries<K: KvStore>(kv: &K, dest: &Bytes, entries: &[Entry]) 
     Ok(())
 }
 
+impl ZRange {
+    /// ZRANGESTORE's destination.
+    pub(super) fn destination(&self) -> Option<&Bytes> {
+        self.dest.as_ref()
+    }
+}
+
 impl Atomic for ZRange {
     type Output = Reply;
 
