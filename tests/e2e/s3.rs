@@ -439,7 +439,7 @@ async fn s3_multipart_uploads() {
         .unwrap();
     let upload = create.upload_id().unwrap().to_string();
     let first = random_bytes(5 * 1024 * 1024 + 3);
-    let second = random_bytes(1024 * 1024 + 7);
+    let second = random_bytes(5 * 1024 * 1024 + 7);
     let e1 = upload_part(&c, "mpu", "obj", &upload, 1, &first).await;
     let e2 = upload_part(&c, "mpu", "obj", &upload, 2, &second).await;
     let copy = c
@@ -466,7 +466,21 @@ async fn s3_multipart_uploads() {
     let wrong = c.complete_multipart_upload().bucket("mpu").key("obj").upload_id(&upload);
     assert_eq!(code(wrong.clone().multipart_upload(completed(&[(1, &e2)])).send().await), "InvalidPart");
     assert_eq!(code(wrong.clone().multipart_upload(completed(&[(2, &e2), (1, &e1)])).send().await), "InvalidPartOrder");
-    assert_eq!(code(wrong.multipart_upload(completed(&[(2, &e2), (3, &e3)])).send().await), "EntityTooSmall");
+    drop(wrong);
+    let small = c.create_multipart_upload().bucket("mpu").key("small").send().await.unwrap();
+    let small = small.upload_id().unwrap();
+    let s1 = upload_part(&c, "mpu", "small", small, 1, b"tiny").await;
+    let s2 = upload_part(&c, "mpu", "small", small, 2, b"tail").await;
+    let too_small = c
+        .complete_multipart_upload()
+        .bucket("mpu")
+        .key("small")
+        .upload_id(small)
+        .multipart_upload(completed(&[(1, &s1), (2, &s2)]))
+        .send()
+        .await;
+    assert_eq!(code(too_small), "EntityTooSmall", "every part but the last must be 5 MiB");
+    c.abort_multipart_upload().bucket("mpu").key("small").upload_id(small).send().await.unwrap();
 
     let done = c
         .complete_multipart_upload()
