@@ -25,6 +25,11 @@
 //! client_rate_limit = 5000     # commands/s per connection (default: unlimited)
 //! max_in_flight = 10000        # commands executing at once
 //! advertise_grpc = "10.0.0.5:50051"  # where other gateways reach this one (Pub/Sub); default: grpc
+//! s3_listen = "127.0.0.1:9000"       # serve S3 (default: off)
+//! s3_credentials = "/etc/strata/s3-credentials"  # [profile] aws_access_key_id / aws_secret_access_key
+//! s3_keys = [{ access_key = "AK", secret_key = "SK" }]
+//! s3_domains = ["s3.example.com"]   # bucket.s3.example.com is virtual-host style (default: localhost)
+//! chunk_gc_ms = 60000                # S3 chunk collection; 0 = never
 //! ```
 
 use std::net::SocketAddr;
@@ -77,6 +82,58 @@ pub struct GatewayFile {
     pub max_in_flight: Option<usize>,
     pub advertise_grpc: Option<String>,
     pub collection_gc_ms: Option<u64>,
+    pub s3_listen: Option<SocketAddr>,
+    pub s3_credentials: Option<PathBuf>,
+    #[serde(default)]
+    pub s3_keys: Vec<S3Key>,
+    #[serde(default)]
+    pub s3_domains: Vec<String>,
+    pub chunk_gc_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct S3Key {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+/// The chunk GC pause from `--chunk-gc-ms` / `chunk_gc_ms` (0 turns it off).
+pub fn chunk_gc_interval(ms: Option<u64>) -> Option<std::time::Duration> {
+    match ms {
+        None => Some(strata_gateway::chunk_gc::DEFAULT_INTERVAL),
+        Some(0) => None,
+        Some(ms) => Some(std::time::Duration::from_millis(ms)),
+    }
+}
+
+/// S3 keys from the credentials file, the file config's list and the flag pair.
+pub fn s3_keys(args: &GatewayArgs, file: &GatewayFile) -> anyhow::Result<Vec<(String, String)>> {
+    let mut keys = Vec::new();
+    if let Some(path) = args.s3_credentials.as_ref().or(file.s3_credentials.as_ref()) {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let parsed = strata_gateway::s3_server::parse_credentials(&text);
+        if parsed.is_empty() {
+            bail!("{} holds no aws_access_key_id / aws_secret_access_key pair", path.display());
+        }
+        keys.extend(parsed);
+    }
+    keys.extend(file.s3_keys.iter().map(|k| (k.access_key.clone(), k.secret_key.clone())));
+    match (&args.s3_access_key, &args.s3_secret_key) {
+        (Some(id), Some(secret)) => keys.push((id.clone(), secret.clone())),
+        (None, None) => {}
+        _ => bail!("--s3-access-key and --s3-secret-key go together"),
+    }
+    Ok(keys)
+}
+
+pub fn s3_domains(args: &GatewayArgs, file: &GatewayFile) -> Vec<String> {
+    let domains = if args.s3_domain.is_empty() { file.s3_domains.clone() } else { args.s3_domain.clone() };
+    if domains.is_empty() {
+        strata_gateway::s3_server::DEFAULT_DOMAINS.iter().map(|d| d.to_string()).collect()
+    } else {
+        domains
+    }
 }
 
 /// Commands executing at once per gateway unless configured.
@@ -162,6 +219,14 @@ pub fn core_config(args: CoreArgs, file: CoreFile) -> anyhow::Result<strata_core
 }
 
 pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<strata_gateway::GatewayConfig> {
+    let s3 = match args.s3_listen.or(file.s3_listen) {
+        Some(listen) => Some(strata_gateway::s3_server::S3Config {
+            listen,
+            keys: s3_keys(&args, &file)?,
+            domains: s3_domains(&args, &file),
+        }),
+        None => None,
+    };
     let limits = limits(&args, &file);
     let core = if args.core.is_empty() { file.core } else { args.core };
     if core.is_empty() {
@@ -177,6 +242,8 @@ pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<st
         limits,
         advertise_grpc: args.advertise_grpc.or(file.advertise_grpc),
         collection_gc_interval: collection_gc_interval(args.collection_gc_ms.or(file.collection_gc_ms)),
+        s3,
+        chunk_gc_interval: chunk_gc_interval(args.chunk_gc_ms.or(file.chunk_gc_ms)),
     })
 }
 

@@ -44,6 +44,46 @@ pub struct DevArgs {
     gateways: u16,
     #[arg(long, env = "STRATA_REQUIREPASS")]
     requirepass: Option<String>,
+    /// S3 port of gateway 1 (gateway N: + N - 1); 0 lets the OS pick.
+    #[arg(long, default_value_t = 9000)]
+    s3_port: u16,
+    /// The S3 access key id (default: the one in DATA_DIR/s3-credentials, generated on first start).
+    #[arg(long, env = "STRATA_S3_ACCESS_KEY")]
+    s3_access_key: Option<String>,
+    #[arg(long, env = "STRATA_S3_SECRET_KEY", hide_env_values = true)]
+    s3_secret_key: Option<String>,
+}
+
+/// The file `strata dev` keeps its S3 key pair in, AWS shared-credentials style.
+pub const S3_CREDENTIALS_FILE: &str = "s3-credentials";
+
+/// The dev S3 key pair: from the flags / environment, else from the data directory's
+/// credentials file, else a new random pair; written back to that file either way.
+fn dev_s3_keys(args: &DevArgs) -> anyhow::Result<(String, String)> {
+    let path = args.data_dir.join(S3_CREDENTIALS_FILE);
+    let pair = match (&args.s3_access_key, &args.s3_secret_key) {
+        (Some(id), Some(secret)) => (id.clone(), secret.clone()),
+        (None, None) => {
+            let existing =
+                std::fs::read_to_string(&path).ok().map(|t| strata_gateway::s3_server::parse_credentials(&t));
+            match existing.and_then(|keys| keys.into_iter().next()) {
+                Some(pair) => pair,
+                None => (random_key(20, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), random_key(40, ALPHANUMERIC)),
+            }
+        }
+        _ => anyhow::bail!("--s3-access-key and --s3-secret-key go together"),
+    };
+    std::fs::write(&path, strata_gateway::s3_server::render_credentials(&pair.0, &pair.1))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(pair)
+}
+
+const ALPHANUMERIC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+fn random_key(len: usize, alphabet: &[u8]) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
 }
 
 struct CoreProcess {
@@ -76,6 +116,7 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
         cores.push(CoreProcess { id: *id, addr: addr.clone(), child });
     }
 
+    let s3_keys = dev_s3_keys(&args)?;
     let socket = |port: u16| -> anyhow::Result<SocketAddr> { Ok(format!("{}:{port}", args.host).parse()?) };
     let mut gateways = Vec::new();
     for i in 0..args.gateways.max(1) {
@@ -88,6 +129,12 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
             limits: crate::config::limits(&crate::GatewayArgs::default(), &file.gateway),
             advertise_grpc: None,
             collection_gc_interval: crate::config::collection_gc_interval(file.gateway.collection_gc_ms),
+            s3: Some(strata_gateway::s3_server::S3Config {
+                listen: socket(if args.s3_port == 0 { 0 } else { args.s3_port + i })?,
+                keys: vec![s3_keys.clone()],
+                domains: crate::config::s3_domains(&crate::GatewayArgs::default(), &file.gateway),
+            }),
+            chunk_gc_interval: crate::config::chunk_gc_interval(file.gateway.chunk_gc_ms),
         };
         match strata_gateway::Gateway::bind(config).await {
             Ok(g) => gateways.push(g),
@@ -104,6 +151,9 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
         say!("  redis    {}   try: redis-cli -p {port}   (gateway {})", gateway.redis_addr, i + 1);
         say!("  grpc     {}", gateway.grpc_addr);
         say!("  metrics  http://{}/metrics", gateway.metrics_addr);
+        if let Some(s3) = gateway.s3_addr {
+            say!("  s3       http://{s3}");
+        }
     }
     for core in &cores {
         say!(
@@ -113,6 +163,14 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
             args.data_dir.join(format!("node-{}", core.id)).display(),
             core.addr
         );
+    }
+    // Stable lines for scripts: `s3 endpoint: URL` (gateway 1), the key pair, the file.
+    if let Some(s3) = gateways.first().and_then(|g| g.s3_addr) {
+        say!("s3 endpoint: http://{s3}");
+        say!("s3 region: {}", strata_gateway::s3_server::REGION);
+        say!("s3 access key: {}", s3_keys.0);
+        say!("s3 secret key: {}", s3_keys.1);
+        say!("s3 credentials file: {}", args.data_dir.join(S3_CREDENTIALS_FILE).display());
     }
     match wait_for_leader(&addrs, Duration::from_secs(60)).await {
         Some(leader) => say!("ready: range 1 leader is core {leader}"),

@@ -109,6 +109,24 @@ pub struct GatewayArgs {
     /// Milliseconds between passes removing orphaned collection sub-keys (default 30000; 0 = never).
     #[arg(long)]
     collection_gc_ms: Option<u64>,
+    /// Serve S3 on this address (default: no S3).
+    #[arg(long)]
+    s3_listen: Option<SocketAddr>,
+    /// S3 access keys: an AWS shared-credentials style file (`aws_access_key_id` /
+    /// `aws_secret_access_key` per section).
+    #[arg(long, env = "STRATA_S3_CREDENTIALS")]
+    s3_credentials: Option<PathBuf>,
+    /// One S3 access key id (with --s3-secret-key), on top of the file's.
+    #[arg(long, env = "STRATA_S3_ACCESS_KEY")]
+    s3_access_key: Option<String>,
+    #[arg(long, env = "STRATA_S3_SECRET_KEY", hide_env_values = true)]
+    s3_secret_key: Option<String>,
+    /// Base domains for virtual-host-style S3 requests (`bucket.DOMAIN`; default localhost).
+    #[arg(long, value_delimiter = ',')]
+    s3_domain: Vec<String>,
+    /// Milliseconds between passes removing S3 chunks no object names (default 60000; 0 = never).
+    #[arg(long)]
+    chunk_gc_ms: Option<u64>,
 }
 
 fn init_logging(format: &str) {
@@ -183,7 +201,7 @@ async fn run_core(config: strata_core::NodeConfig) -> anyhow::Result<()> {
 
 async fn run_gateway(config: strata_gateway::GatewayConfig) -> anyhow::Result<()> {
     let gateway = strata_gateway::Gateway::bind(config).await?;
-    tracing::info!(redis = %gateway.redis_addr, grpc = %gateway.grpc_addr, metrics = %gateway.metrics_addr, "gateway serving");
+    tracing::info!(redis = %gateway.redis_addr, grpc = %gateway.grpc_addr, metrics = %gateway.metrics_addr, s3 = ?gateway.s3_addr, "gateway serving");
     gateway.serve(shutdown_signal()).await
 }
 

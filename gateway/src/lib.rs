@@ -6,6 +6,7 @@
 pub mod batcher;
 pub mod breaker;
 pub mod catalog_watch;
+pub mod chunk_gc;
 pub mod collection_gc;
 pub mod core_kv;
 pub mod grpc_api;
@@ -16,6 +17,7 @@ pub mod pubsub;
 pub mod redis_server;
 pub mod route_table;
 pub mod routing;
+pub mod s3_server;
 pub mod txn;
 
 use std::net::SocketAddr;
@@ -48,6 +50,10 @@ pub struct GatewayConfig {
     pub advertise_grpc: Option<String>,
     /// How often this gateway removes orphaned collection sub-keys (`None`: never).
     pub collection_gc_interval: Option<std::time::Duration>,
+    /// The S3 listener, keys and virtual-host domains (`None`: no S3).
+    pub s3: Option<s3_server::S3Config>,
+    /// How often this gateway removes chunks no S3 object names (`None`: never).
+    pub chunk_gc_interval: Option<std::time::Duration>,
 }
 
 /// A gateway whose listeners are bound (so ports chosen by the OS are known) but not yet
@@ -59,6 +65,10 @@ pub struct Gateway {
     pub redis_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    /// The S3 listener's bound address, when S3 is served.
+    pub s3_addr: Option<SocketAddr>,
+    s3: Option<(TcpListener, s3_server::S3Config)>,
+    chunk_gc_interval: Option<std::time::Duration>,
     router: Arc<Router>,
     metrics: GatewayMetrics,
     ctx: Arc<ServerContext>,
@@ -73,6 +83,14 @@ impl Gateway {
         let redis = TcpListener::bind(config.redis).await?;
         let grpc = TcpListener::bind(config.grpc).await?;
         let metrics_listener = TcpListener::bind(config.metrics).await?;
+        let s3 = match config.s3 {
+            Some(s3) => Some((TcpListener::bind(s3.listen).await?, s3)),
+            None => None,
+        };
+        let s3_addr = match &s3 {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
         let metrics = GatewayMetrics::new();
         let router = Router::new(config.core.clone(), metrics.clone());
         let redis_addr = redis.local_addr()?;
@@ -97,6 +115,9 @@ impl Gateway {
             redis_addr,
             grpc_addr,
             metrics_addr: metrics_listener.local_addr()?,
+            s3_addr,
+            s3,
+            chunk_gc_interval: config.chunk_gc_interval,
             redis,
             grpc,
             metrics_listener,
@@ -119,6 +140,11 @@ impl Gateway {
         let collection_gc = self
             .collection_gc_interval
             .map(|every| tokio::spawn(collection_gc::run(kv.clone(), every, self.metrics.clone())));
+        let s3_task = self.s3.map(|(listener, config)| tokio::spawn(s3_server::serve(listener, kv.clone(), config)));
+        let chunk_gc = match (self.chunk_gc_interval, s3_task.is_some()) {
+            (Some(every), true) => Some(tokio::spawn(chunk_gc::run(kv.clone(), every, self.metrics.clone()))),
+            _ => None,
+        };
         // One admission budget for RESP commands and gRPC calls alike.
         let admission = Arc::new(limits::Admission::new(self.limits));
         let api = grpc_api::Api::new(kv.clone(), admission.clone());
@@ -177,6 +203,12 @@ impl Gateway {
             task.abort();
         }
         redis_task.abort();
+        if let Some(task) = s3_task {
+            task.abort();
+        }
+        if let Some(task) = chunk_gc {
+            task.abort();
+        }
         grpc_task.abort();
         metrics_task.abort();
         Ok(())

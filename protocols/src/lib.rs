@@ -9,3 +9,4 @@ pub mod grpc_kv;
 pub mod kv;
 pub mod redis;
 pub mod resp;
+pub mod s3;

@@ -17,6 +17,7 @@ fn start_dev(dir: &std::path::Path, redis_port: u16, core_port: u16) -> (Child, 
         .args(["--grpc-port", &free_port_run().to_string()])
         .args(["--metrics-port", &free_port_run().to_string()])
         .args(["--core-port", &core_port.to_string()])
+        .args(["--s3-port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -65,6 +66,20 @@ async fn dev_cluster_runs_stops_and_keeps_its_data() {
     assert!(text.contains(&format!("redis    127.0.0.1:{}", redis_port + 1)), "second gateway: {text}");
     assert!(text.contains("core 3"), "{text}");
     assert!(text.contains("ready: range 1 leader is core"), "{text}");
+    // The S3 endpoint and dev key pair, in the stable form scripts parse.
+    let field = |name: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name:?} line: {text}"))
+            .to_string()
+    };
+    assert!(field("s3 endpoint: http://127.0.0.1:").parse::<u16>().is_ok(), "{text}");
+    let access_key = field("s3 access key: ");
+    let secret_key = field("s3 secret key: ");
+    let credentials = std::fs::read_to_string(data.join("s3-credentials")).expect("dev writes s3-credentials");
+    assert!(credentials.contains(&format!("aws_access_key_id = {access_key}")), "{credentials}");
+    assert!(credentials.contains(&format!("aws_secret_access_key = {secret_key}")), "{credentials}");
     let url = format!("redis://127.0.0.1:{redis_port}/");
     let mut conn = crate::cluster::connect(&url).await.unwrap();
     let _: () = redis::cmd("SET").arg("dev:key").arg("survives").query_async(&mut conn).await.unwrap();
@@ -79,7 +94,11 @@ async fn dev_cluster_runs_stops_and_keeps_its_data() {
         assert!(data.join(format!("node-{n}/db")).is_dir(), "node {n} keeps its RocksDB on disk");
     }
 
-    let (child, _) = start_dev(&data, redis_port, core_port);
+    let (child, lines) = start_dev(&data, redis_port, core_port);
+    assert!(
+        lines.iter().any(|l| l == &format!("s3 access key: {access_key}")),
+        "the key pair survives a restart: {lines:?}"
+    );
     let value: String = eventually(Duration::from_secs(30), "data after restart", || {
         let url = url.clone();
         async move {

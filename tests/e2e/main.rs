@@ -17,6 +17,7 @@ mod protocol;
 mod pubsub;
 mod raw;
 mod routing;
+mod s3;
 mod scripting;
 mod split;
 mod transactions;

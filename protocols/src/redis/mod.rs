@@ -33,7 +33,7 @@
 pub mod blocking;
 pub mod clients;
 pub mod collection;
-mod command;
+pub(crate) mod command;
 pub mod config;
 mod config_params;
 pub mod error;

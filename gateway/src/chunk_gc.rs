@@ -1,0 +1,32 @@
+//! The background task that removes S3 chunks no object manifest or uploaded part names any
+//! more (see `strata_protocols::s3::store::gc`). Every gateway serving S3 runs it; overlapping
+//! passes are harmless.
+
+use std::time::Duration;
+
+use strata_protocols::s3::store::gc::collect_chunks;
+
+use crate::core_kv::CoreKv;
+use crate::metrics::GatewayMetrics;
+
+/// Default pause between two passes.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Runs a pass every `interval`, forever.
+pub async fn run(kv: CoreKv, interval: Duration, _metrics: GatewayMetrics) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if kv.router().catalog().version() == 0 {
+            continue;
+        }
+        match collect_chunks(&kv).await {
+            Ok(pass) if pass.collected_data > 0 => {
+                tracing::debug!(collected = pass.collected_data, live = pass.live_data, "chunk gc pass");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "chunk gc pass stopped early"),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! CreateBucket: a bucket record, if the name is free. Only the `private` and `public-read`
+//! canned ACLs are honoured.
+
+use s3s::dto::{CreateBucketInput, CreateBucketOutput};
+use s3s::{S3Request, S3Response};
+
+use crate::kv::{Expiry, KvStore, Mutation};
+use crate::redis::transaction::Transaction;
+use crate::s3::error::{S3Error, S3Result};
+use crate::s3::store::keys::bucket_key;
+use crate::s3::store::records::{encode, BucketRecord, CannedAcl};
+use crate::s3::store::{commit, ts_to_ms, Retry};
+
+pub struct CreateBucket {
+    pub bucket: String,
+    pub acl: CannedAcl,
+}
+
+impl CreateBucket {
+    pub fn parse(input: CreateBucketInput) -> S3Result<Self> {
+        let acl = match input.acl.as_ref().map(|a| a.as_str()) {
+            None | Some("private") => CannedAcl::Private,
+            Some("public-read") => CannedAcl::PublicRead,
+            Some(_) => return Err(S3Error::NotImplemented("canned ACLs other than private and public-read")),
+        };
+        Ok(CreateBucket { bucket: input.bucket, acl })
+    }
+
+    pub async fn apply<K: KvStore>(self, kv: &K) -> S3Result<()> {
+        let key = bucket_key(&self.bucket);
+        let mut retry = Retry::default();
+        loop {
+            let txn = Transaction::new(kv);
+            let existing = txn.get(vec![key.clone()]).await?;
+            if existing.states.iter().any(|s| s.is_live()) {
+                return Err(S3Error::BucketAlreadyOwnedByYou);
+            }
+            let record =
+                BucketRecord { created_ms: ts_to_ms(txn.start_ts().await?), acl: self.acl, ..Default::default() };
+            txn.write(
+                Vec::new(),
+                vec![Mutation::Put { key: key.clone(), value: encode(&record), expiry: Expiry::Never }],
+            )
+            .await?;
+            if commit(kv, txn).await? {
+                return Ok(());
+            }
+            retry.pause().await?;
+        }
+    }
+}
+
+pub async fn run<K: KvStore>(kv: &K, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+    let op = CreateBucket::parse(req.input)?;
+    let location = format!("/{}", op.bucket);
+    op.apply(kv).await?;
+    Ok(S3Response::new(CreateBucketOutput { location: Some(location) }))
+}

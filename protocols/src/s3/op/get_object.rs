@@ -1,0 +1,111 @@
+//! GetObject: Range, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since and
+//! the response-* header overrides; the body streams chunk by chunk.
+
+use s3s::dto::{ETagCondition, GetObjectInput, GetObjectOutput, Range, StreamingBlob, Timestamp};
+use s3s::{S3Request, S3Response};
+
+use super::{etag, etag_matches, expires_out, metadata_out, timestamp, unix_ms};
+use crate::kv::KvStore;
+use crate::s3::error::{S3Error, S3Result};
+use crate::s3::store::chunks::{plan_reads, read_stream};
+use crate::s3::store::get_object;
+use crate::s3::store::records::ObjectManifest;
+
+/// The conditional headers of a GET or HEAD.
+#[derive(Default)]
+pub struct Conditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+impl Conditions<'_> {
+    /// RFC 9110 order, as S3 applies it: a failed If-Match (or, without it, a failed
+    /// If-Unmodified-Since) is 412; a matching If-None-Match (or, without it, an unchanged
+    /// If-Modified-Since) is 304.
+    pub fn check(&self, manifest: &ObjectManifest) -> S3Result<()> {
+        let modified_s = manifest.last_modified_ms / 1000;
+        match self.if_match {
+            Some(cond) if !etag_matches(cond, Some(&manifest.etag)) => return Err(S3Error::PreconditionFailed),
+            Some(_) => {}
+            None => {
+                if self.if_unmodified_since.is_some_and(|t| modified_s > unix_ms(t) / 1000) {
+                    return Err(S3Error::PreconditionFailed);
+                }
+            }
+        }
+        match self.if_none_match {
+            Some(cond) if etag_matches(cond, Some(&manifest.etag)) => return Err(S3Error::NotModified),
+            Some(_) => {}
+            None => {
+                if self.if_modified_since.is_some_and(|t| modified_s <= unix_ms(t) / 1000) {
+                    return Err(S3Error::NotModified);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The byte range `[start, end)` a Range header selects, and the Content-Range to answer.
+pub fn select_range(range: Option<&Range>, size: u64) -> S3Result<(u64, u64, Option<String>)> {
+    match range {
+        None => Ok((0, size, None)),
+        Some(range) => {
+            let r = range.check(size).map_err(|_| S3Error::InvalidRange)?;
+            Ok((r.start, r.end, Some(format!("bytes {}-{}/{size}", r.start, r.end - 1))))
+        }
+    }
+}
+
+pub async fn run<K: KvStore + Clone + 'static>(
+    kv: &K,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let input = req.input;
+    if input.part_number.is_some() {
+        return Err(S3Error::NotImplemented("GetObject with partNumber"));
+    }
+    let manifest = get_object(kv, &input.bucket, &input.key).await?;
+    Conditions {
+        if_match: input.if_match.as_ref(),
+        if_none_match: input.if_none_match.as_ref(),
+        if_modified_since: input.if_modified_since.as_ref(),
+        if_unmodified_since: input.if_unmodified_since.as_ref(),
+    }
+    .check(&manifest)?;
+    let (start, end, content_range) = select_range(input.range.as_ref(), manifest.size)?;
+    let body = read_stream(kv, plan_reads(&manifest.segments, start, end));
+    let whole = content_range.is_none();
+    let checksums = (whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"))
+        .then(|| manifest.checksums.clone())
+        .unwrap_or_default();
+    let headers = &manifest.headers;
+    Ok(S3Response::new(GetObjectOutput {
+        body: Some(StreamingBlob::wrap(body)),
+        accept_ranges: Some("bytes".into()),
+        content_length: Some((end - start) as i64),
+        content_range,
+        e_tag: Some(etag(&manifest.etag)),
+        last_modified: Some(timestamp(manifest.last_modified_ms)),
+        metadata: metadata_out(&manifest.metadata),
+        content_type: match input.response_content_type {
+            Some(t) => t.parse().ok(),
+            None => headers.content_type.as_deref().and_then(|t| t.parse().ok()),
+        },
+        content_encoding: input.response_content_encoding.or_else(|| headers.content_encoding.clone()),
+        content_disposition: input.response_content_disposition.or_else(|| headers.content_disposition.clone()),
+        content_language: input.response_content_language.or_else(|| headers.content_language.clone()),
+        cache_control: input.response_cache_control.or_else(|| headers.cache_control.clone()),
+        expires: input.response_expires.or_else(|| expires_out(headers)),
+        tag_count: (!manifest.tags.is_empty()).then_some(manifest.tags.len() as i32),
+        parts_count: manifest.parts_count.map(|n| n as i32),
+        checksum_crc32: checksums.crc32,
+        checksum_crc32c: checksums.crc32c,
+        checksum_crc64nvme: checksums.crc64nvme,
+        checksum_sha1: checksums.sha1,
+        checksum_sha256: checksums.sha256,
+        ..Default::default()
+    }))
+}

@@ -1,0 +1,54 @@
+//! ListObjects (v1): prefix, delimiter, max-keys, marker and encoding-type=url. NextMarker is
+//! returned whenever the listing is truncated (S3 only promises it with a delimiter).
+
+use s3s::dto::{CommonPrefix, ListObjectsInput, ListObjectsOutput, Object};
+use s3s::{S3Request, S3Response};
+
+use super::{etag, max_keys, owner, timestamp, KeyEncoder};
+use crate::kv::KvStore;
+use crate::s3::error::S3Result;
+use crate::s3::store::get_bucket;
+use crate::s3::store::listing::{list_objects, Entry, ListRequest};
+
+pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+    let input = req.input;
+    let encoder = KeyEncoder::new(input.encoding_type.as_ref())?;
+    let request = ListRequest {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone(),
+        after: input.marker.clone().filter(|m| !m.is_empty()),
+        max_keys: max_keys(input.max_keys)?,
+    };
+    get_bucket(kv, &input.bucket).await?;
+    let ts = kv.timestamp().await?;
+    let listing = list_objects(kv, ts, &input.bucket, &request).await?;
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in &listing.entries {
+        match entry {
+            Entry::Object { key, manifest } => contents.push(Object {
+                key: Some(encoder.encode(key)),
+                e_tag: Some(etag(&manifest.etag)),
+                last_modified: Some(timestamp(manifest.last_modified_ms)),
+                size: Some(manifest.size as i64),
+                storage_class: Some("STANDARD".to_string().into()),
+                owner: Some(owner()),
+                ..Default::default()
+            }),
+            Entry::CommonPrefix(prefix) => prefixes.push(CommonPrefix { prefix: Some(encoder.encode(prefix)) }),
+        }
+    }
+    Ok(S3Response::new(ListObjectsOutput {
+        name: Some(input.bucket),
+        prefix: Some(encoder.encode(&request.prefix)),
+        delimiter: input.delimiter.map(|d| encoder.encode(&d)),
+        marker: Some(encoder.encode(input.marker.as_deref().unwrap_or_default())),
+        max_keys: Some(request.max_keys as i32),
+        is_truncated: Some(listing.truncated),
+        next_marker: listing.next_marker().map(|m| encoder.encode(m)),
+        encoding_type: input.encoding_type,
+        contents: Some(contents),
+        common_prefixes: Some(prefixes),
+        ..Default::default()
+    }))
+}

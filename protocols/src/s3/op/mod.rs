@@ -1,0 +1,186 @@
+//! One module per S3 operation: each turns the s3s input into a typed request, applies it to
+//! the store and builds the s3s output. Helpers shared by several operations live here.
+
+pub mod abort_multipart_upload;
+pub mod complete_multipart_upload;
+pub mod copy_object;
+pub mod create_bucket;
+pub mod create_multipart_upload;
+pub mod delete_bucket;
+pub mod delete_object;
+pub mod delete_objects;
+pub mod get_bucket_location;
+pub mod get_bucket_versioning;
+pub mod get_object;
+pub mod head_bucket;
+pub mod head_object;
+pub mod list_buckets;
+pub mod list_multipart_uploads;
+pub mod list_object_versions;
+pub mod list_objects;
+pub mod list_objects_v2;
+pub mod list_parts;
+pub mod put_object;
+pub mod upload_part;
+pub mod upload_part_copy;
+
+use std::time::{Duration, SystemTime};
+
+use s3s::dto::{ETag, Owner, Timestamp};
+
+use crate::s3::error::{S3Error, S3Result};
+use crate::s3::store::records::{CannedAcl, ContentHeaders};
+
+/// The one owner every bucket and object has (Strata has no accounts).
+pub fn owner() -> Owner {
+    Owner { display_name: Some("strata".into()), id: Some("strata".into()) }
+}
+
+pub fn timestamp(ms: u64) -> Timestamp {
+    Timestamp::from(SystemTime::UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// Unix ms of an s3s timestamp (negative or out-of-range dates clamp to 0).
+pub fn unix_ms(ts: &Timestamp) -> u64 {
+    let t: time::OffsetDateTime = ts.clone().into();
+    u64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
+pub fn etag(value: &str) -> ETag {
+    ETag::Strong(value.to_string())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The object ACLs Strata honours; others answer 501.
+pub fn object_acl(acl: Option<&s3s::dto::ObjectCannedACL>) -> S3Result<CannedAcl> {
+    match acl.map(|a| a.as_str()) {
+        None | Some("private") | Some("bucket-owner-full-control") | Some("bucket-owner-read") => {
+            Ok(CannedAcl::Private)
+        }
+        Some("public-read") => Ok(CannedAcl::PublicRead),
+        Some(_) => Err(S3Error::NotImplemented("canned ACLs other than private and public-read")),
+    }
+}
+
+/// Keys longer than S3's limit are refused.
+pub fn check_key(key: &str) -> S3Result<()> {
+    if key.len() > 1024 {
+        return Err(S3Error::KeyTooLong);
+    }
+    if key.is_empty() {
+        return Err(S3Error::InvalidArgument("object keys may not be empty".into()));
+    }
+    Ok(())
+}
+
+/// `x-amz-meta-*` as stored: names lowercase, sorted.
+pub fn metadata_in(metadata: Option<s3s::dto::Metadata>) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> =
+        metadata.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+    pairs.sort();
+    pairs
+}
+
+pub fn metadata_out(pairs: &[(String, String)]) -> Option<s3s::dto::Metadata> {
+    if pairs.is_empty() {
+        return None;
+    }
+    Some(pairs.iter().cloned().collect())
+}
+
+pub fn content_headers(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<&Timestamp>,
+) -> ContentHeaders {
+    ContentHeaders {
+        content_type,
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        expires: expires.and_then(|t| {
+            let mut out = Vec::new();
+            t.format(s3s::dto::TimestampFormat::HttpDate, &mut out).ok()?;
+            String::from_utf8(out).ok()
+        }),
+    }
+}
+
+pub fn expires_out(headers: &ContentHeaders) -> Option<Timestamp> {
+    headers.expires.as_deref().and_then(|s| Timestamp::parse(s3s::dto::TimestampFormat::HttpDate, s).ok())
+}
+
+/// `encoding-type=url`: keys and prefixes in listings are percent-encoded (as S3 does, `/`
+/// stays as is).
+pub fn url_encode(value: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+    percent_encoding::utf8_percent_encode(value, KEEP).to_string()
+}
+
+/// Encodes `value` when the listing asked for `encoding-type=url`.
+pub struct KeyEncoder {
+    url: bool,
+}
+
+impl KeyEncoder {
+    pub fn new(encoding: Option<&s3s::dto::EncodingType>) -> S3Result<Self> {
+        match encoding.map(|e| e.as_str()) {
+            None => Ok(KeyEncoder { url: false }),
+            Some(e) if e.eq_ignore_ascii_case("url") => Ok(KeyEncoder { url: true }),
+            Some(_) => Err(S3Error::InvalidArgument("Invalid Encoding Method specified in Request".into())),
+        }
+    }
+
+    pub fn encode(&self, value: &str) -> String {
+        if self.url {
+            url_encode(value)
+        } else {
+            value.to_string()
+        }
+    }
+}
+
+/// max-keys as asked, clamped to S3's 1000; negative is an error.
+pub fn max_keys(asked: Option<i32>) -> S3Result<usize> {
+    match asked {
+        None => Ok(crate::s3::store::listing::MAX_KEYS),
+        Some(n) if n < 0 => Err(S3Error::InvalidArgument("max-keys must be non-negative".into())),
+        Some(n) => Ok((n as usize).min(crate::s3::store::listing::MAX_KEYS)),
+    }
+}
+
+/// Whether an If-Match / If-None-Match condition matches the current ETag (`None`: no object).
+pub fn etag_matches(condition: &s3s::dto::ETagCondition, current: Option<&str>) -> bool {
+    match (condition, current) {
+        (_, None) => false,
+        (s3s::dto::ETagCondition::Any, Some(_)) => true,
+        (s3s::dto::ETagCondition::ETag(tag), Some(current)) => tag.value() == current,
+    }
+}
+
+/// `x-amz-tagging: k1=v1&k2=v2` as tag pairs.
+pub fn parse_tag_query(query: &str) -> S3Result<Vec<(String, String)>> {
+    let mut tags = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| S3Error::InvalidArgument("tags must be UTF-8".into()))
+        };
+        tags.push((decode(k)?, decode(v)?));
+    }
+    if tags.len() > 10 {
+        return Err(S3Error::InvalidArgument("Object tags cannot be greater than 10".into()));
+    }
+    Ok(tags)
+}
