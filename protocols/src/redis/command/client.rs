@@ -18,14 +18,20 @@ pub enum Client {
     Id,
     GetName,
     SetName(Bytes),
-    SetInfo { attribute: LibAttribute, value: Bytes },
+    SetInfo {
+        attribute: LibAttribute,
+        value: Bytes,
+    },
     List(ListFilter),
     Info,
     Kill(KillFilter),
     NoEvict(bool),
     Reply(ReplyChoice),
     /// A client id that does not fit any connection (negative) unblocks nothing.
-    Unblock { id: Option<u64>, mode: UnblockMode },
+    Unblock {
+        id: Option<u64>,
+        mode: UnblockMode,
+    },
     Help,
 }
 
