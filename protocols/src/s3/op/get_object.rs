@@ -78,9 +78,11 @@ pub async fn run<K: KvStore + Clone + 'static>(
     let (start, end, content_range) = select_range(input.range.as_ref(), manifest.size)?;
     let body = read_stream(kv, plan_reads(&manifest.segments, start, end));
     let whole = content_range.is_none();
-    let checksums = (whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"))
-        .then(|| manifest.checksums.clone())
-        .unwrap_or_default();
+    let checksums = if whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED") {
+        manifest.checksums.clone()
+    } else {
+        Default::default()
+    };
     let headers = &manifest.headers;
     Ok(S3Response::new(GetObjectOutput {
         body: Some(StreamingBlob::wrap(body)),

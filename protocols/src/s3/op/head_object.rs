@@ -20,9 +20,12 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<HeadObjectInput>) -> S3Resul
     }
     .check(&manifest)?;
     let (start, end, content_range) = select_range(input.range.as_ref(), manifest.size)?;
-    let checksums = (content_range.is_none() && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED"))
-        .then(|| manifest.checksums.clone())
-        .unwrap_or_default();
+    let checksums = if content_range.is_none() && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED")
+    {
+        manifest.checksums.clone()
+    } else {
+        Default::default()
+    };
     let headers = &manifest.headers;
     Ok(S3Response::new(HeadObjectOutput {
         accept_ranges: Some("bytes".into()),

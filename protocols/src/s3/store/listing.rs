@@ -26,7 +26,8 @@ pub struct ListRequest {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Entry {
-    Object { key: String, manifest: ObjectManifest },
+    // Boxed: a manifest is large next to a common prefix.
+    Object { key: String, manifest: Box<ObjectManifest> },
     CommonPrefix(String),
 }
 
@@ -88,7 +89,7 @@ pub async fn list_objects<K: KvStore>(kv: &K, ts: u64, bucket: &str, req: &ListR
                 None => {
                     from = key_after(&scanned.key);
                     let Some(value) = &scanned.state.value else { continue };
-                    Entry::Object { key: key.to_string(), manifest: decode(value)? }
+                    Entry::Object { key: key.to_string(), manifest: Box::new(decode(value)?) }
                 }
             };
             if listing.entries.len() >= req.max_keys {
