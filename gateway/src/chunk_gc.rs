@@ -6,21 +6,17 @@ use std::time::Duration;
 
 use strata_protocols::s3::store::gc::collect_chunks;
 
+use crate::collection_gc::PassTicks;
 use crate::core_kv::CoreKv;
-use crate::metrics::GatewayMetrics;
 
 /// Default pause between two passes.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Runs a pass every `interval`, forever.
-pub async fn run(kv: CoreKv, interval: Duration, _metrics: GatewayMetrics) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+pub async fn run(kv: CoreKv, interval: Duration) {
+    let mut ticks = PassTicks::new(interval);
     loop {
-        tick.tick().await;
-        if kv.router().catalog().version() == 0 {
-            continue;
-        }
+        ticks.next(&kv).await;
         match collect_chunks(&kv).await {
             Ok(pass) if pass.collected_data > 0 => {
                 tracing::debug!(collected = pass.collected_data, live = pass.live_data, "chunk gc pass");

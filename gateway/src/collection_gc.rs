@@ -17,13 +17,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Runs a pass every `interval`, forever.
 pub async fn run(kv: CoreKv, interval: Duration, metrics: GatewayMetrics) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks = PassTicks::new(interval);
     loop {
-        tick.tick().await;
-        if kv.router().catalog().version() == 0 {
-            continue;
-        }
+        ticks.next(&kv).await;
         match collect_garbage(&kv).await {
             Ok(pass) => {
                 metrics.collection_gc_passes.with_label_values(&["ok"]).inc();
@@ -39,6 +35,28 @@ pub async fn run(kv: CoreKv, interval: Duration, metrics: GatewayMetrics) {
             Err(e) => {
                 metrics.collection_gc_passes.with_label_values(&["error"]).inc();
                 tracing::debug!(error = %e, "collection gc pass stopped early");
+            }
+        }
+    }
+}
+
+/// The schedule of a background pass: every `interval` (a late pass delays the next rather than
+/// bunching), and only once the gateway knows the catalog, since a pass scans ranges.
+pub(crate) struct PassTicks(tokio::time::Interval);
+
+impl PassTicks {
+    pub(crate) fn new(interval: Duration) -> Self {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self(tick)
+    }
+
+    /// Waits for the next pass's turn.
+    pub(crate) async fn next(&mut self, kv: &CoreKv) {
+        loop {
+            self.0.tick().await;
+            if kv.router().catalog().version() != 0 {
+                return;
             }
         }
     }

@@ -142,7 +142,7 @@ impl Gateway {
             .map(|every| tokio::spawn(collection_gc::run(kv.clone(), every, self.metrics.clone())));
         let s3_task = self.s3.map(|(listener, config)| tokio::spawn(s3_server::serve(listener, kv.clone(), config)));
         let chunk_gc = match (self.chunk_gc_interval, s3_task.is_some()) {
-            (Some(every), true) => Some(tokio::spawn(chunk_gc::run(kv.clone(), every, self.metrics.clone()))),
+            (Some(every), true) => Some(tokio::spawn(chunk_gc::run(kv.clone(), every))),
             _ => None,
         };
         // One admission budget for RESP commands and gRPC calls alike.

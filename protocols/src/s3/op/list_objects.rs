@@ -1,14 +1,14 @@
 //! ListObjects (v1): prefix, delimiter, max-keys, marker and encoding-type=url. NextMarker is
 //! returned whenever the listing is truncated (S3 only promises it with a delimiter).
 
-use s3s::dto::{CommonPrefix, ListObjectsInput, ListObjectsOutput, Object};
+use s3s::dto::{ListObjectsInput, ListObjectsOutput};
 use s3s::{S3Request, S3Response};
 
-use super::{etag, max_keys, owner, timestamp, KeyEncoder};
+use super::{listed_objects, max_keys, KeyEncoder};
 use crate::kv::KvStore;
 use crate::s3::error::S3Result;
 use crate::s3::store::get_bucket;
-use crate::s3::store::listing::{list_objects, Entry, ListRequest};
+use crate::s3::store::listing::{list_objects, ListRequest};
 
 pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
     let input = req.input;
@@ -22,22 +22,7 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListObjectsInput>) -> S3Resu
     get_bucket(kv, &input.bucket).await?;
     let ts = kv.timestamp().await?;
     let listing = list_objects(kv, ts, &input.bucket, &request).await?;
-    let mut contents = Vec::new();
-    let mut prefixes = Vec::new();
-    for entry in &listing.entries {
-        match entry {
-            Entry::Object { key, manifest } => contents.push(Object {
-                key: Some(encoder.encode(key)),
-                e_tag: Some(etag(&manifest.etag)),
-                last_modified: Some(timestamp(manifest.last_modified_ms)),
-                size: Some(manifest.size as i64),
-                storage_class: Some("STANDARD".to_string().into()),
-                owner: Some(owner()),
-                ..Default::default()
-            }),
-            Entry::CommonPrefix(prefix) => prefixes.push(CommonPrefix { prefix: Some(encoder.encode(prefix)) }),
-        }
-    }
+    let (contents, prefixes) = listed_objects(&listing, &encoder, true);
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(input.bucket),
         prefix: Some(encoder.encode(&request.prefix)),

@@ -2,14 +2,14 @@
 //! prefix returned, base64-encoded), start-after and encoding-type=url.
 
 use base64::Engine as _;
-use s3s::dto::{CommonPrefix, ListObjectsV2Input, ListObjectsV2Output, Object};
+use s3s::dto::{ListObjectsV2Input, ListObjectsV2Output};
 use s3s::{S3Request, S3Response};
 
-use super::{etag, max_keys, owner, timestamp, KeyEncoder};
+use super::{listed_objects, max_keys, KeyEncoder};
 use crate::kv::KvStore;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::store::get_bucket;
-use crate::s3::store::listing::{list_objects, Entry, ListRequest};
+use crate::s3::store::listing::{list_objects, ListRequest};
 
 fn encode_token(marker: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(marker)
@@ -40,22 +40,7 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListObjectsV2Input>) -> S3Re
     let ts = kv.timestamp().await?;
     let listing = list_objects(kv, ts, &input.bucket, &request).await?;
     let fetch_owner = input.fetch_owner.unwrap_or(false);
-    let mut contents = Vec::new();
-    let mut prefixes = Vec::new();
-    for entry in &listing.entries {
-        match entry {
-            Entry::Object { key, manifest } => contents.push(Object {
-                key: Some(encoder.encode(key)),
-                e_tag: Some(etag(&manifest.etag)),
-                last_modified: Some(timestamp(manifest.last_modified_ms)),
-                size: Some(manifest.size as i64),
-                storage_class: Some("STANDARD".to_string().into()),
-                owner: fetch_owner.then(owner),
-                ..Default::default()
-            }),
-            Entry::CommonPrefix(prefix) => prefixes.push(CommonPrefix { prefix: Some(encoder.encode(prefix)) }),
-        }
-    }
+    let (contents, prefixes) = listed_objects(&listing, &encoder, fetch_owner);
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(input.bucket),
         prefix: Some(encoder.encode(&request.prefix)),

@@ -149,6 +149,34 @@ impl KeyEncoder {
 }
 
 /// max-keys as asked, clamped to S3's 1000; negative is an error.
+/// The `Contents` and `CommonPrefixes` of a ListObjects (v1 or v2) answer.
+pub fn listed_objects(
+    listing: &crate::s3::store::listing::Listing,
+    encoder: &KeyEncoder,
+    with_owner: bool,
+) -> (Vec<s3s::dto::Object>, Vec<s3s::dto::CommonPrefix>) {
+    use crate::s3::store::listing::Entry;
+    let mut contents = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in &listing.entries {
+        match entry {
+            Entry::Object { key, manifest } => contents.push(s3s::dto::Object {
+                key: Some(encoder.encode(key)),
+                e_tag: Some(etag(&manifest.etag)),
+                last_modified: Some(timestamp(manifest.last_modified_ms)),
+                size: Some(manifest.size as i64),
+                storage_class: Some("STANDARD".to_string().into()),
+                owner: with_owner.then(owner),
+                ..Default::default()
+            }),
+            Entry::CommonPrefix(prefix) => {
+                prefixes.push(s3s::dto::CommonPrefix { prefix: Some(encoder.encode(prefix)) })
+            }
+        }
+    }
+    (contents, prefixes)
+}
+
 pub fn max_keys(asked: Option<i32>) -> S3Result<usize> {
     match asked {
         None => Ok(crate::s3::store::listing::MAX_KEYS),
