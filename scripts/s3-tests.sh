@@ -54,7 +54,11 @@ object-ownership  | object_ownership | ownership |
 acl               | | acl grant access_bucket |
 tagging           | tagging | tagging tags |
 rgw-only          | fails_on_aws | |
+sigv2             | auth_aws2 | aws2 |
+post-object       | | post_object |
 '
+# sigv2: AWS's deprecated signature version 2 (Strata verifies SigV4 only); post-object: browser
+# form uploads (POST Object with a signed policy), not offered.
 # rgw-only: tests of Ceph RGW behaviour that AWS S3 does not have (marked fails_on_aws); Strata
 # follows AWS.
 

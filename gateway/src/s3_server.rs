@@ -9,6 +9,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use s3s::service::S3ServiceBuilder;
 use strata_protocols::s3::access::{KeyRing, PublicReadAccess};
 use strata_protocols::s3::host::VirtualHosts;
+use strata_protocols::s3::request_id::RequestId;
 use strata_protocols::s3::service::StrataS3;
 use tokio::net::TcpListener;
 
@@ -38,7 +39,21 @@ pub async fn serve(listener: TcpListener, kv: CoreKv, config: S3Config) {
     builder.set_auth(KeyRing::new(config.keys));
     builder.set_access(PublicReadAccess::new(kv));
     builder.set_host(VirtualHosts::new(config.domains));
-    let service = builder.build();
+    let s3 = builder.build();
+    // Every request gets an id, echoed in `x-amz-request-id` and in error bodies.
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let id = RequestId::fresh();
+        let header = hyper::header::HeaderValue::from_str(&id.0).ok();
+        req.extensions_mut().insert(id);
+        let s3 = s3.clone();
+        async move {
+            let mut response = s3.call(req.map(s3s::Body::from)).await?;
+            if let Some(header) = header {
+                response.headers_mut().insert("x-amz-request-id", header);
+            }
+            Ok::<_, s3s::HttpError>(response)
+        }
+    });
     let http = Arc::new(hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()));
     loop {
         let (stream, peer) = match listener.accept().await {

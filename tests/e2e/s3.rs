@@ -79,6 +79,12 @@ fn random_bytes(len: usize) -> Vec<u8> {
 
 /// A plain HTTP/1.1 request without any signature: `(status, body)`.
 async fn raw_get(port: u16, host: &str, path: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = raw_get_with_head(port, host, path).await;
+    (status, body)
+}
+
+/// Status, response head (lower-cased) and body of an unsigned GET.
+async fn raw_get_with_head(port: u16, host: &str, path: &str) -> (u16, String, Vec<u8>) {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -87,7 +93,7 @@ async fn raw_get(port: u16, host: &str, path: &str) -> (u16, Vec<u8>) {
     let split = response.windows(4).position(|w| w == b"\r\n\r\n").expect("a complete response head");
     let head = String::from_utf8_lossy(&response[..split]).to_string();
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status");
-    (status, response[split + 4..].to_vec())
+    (status, head.to_lowercase(), response[split + 4..].to_vec())
 }
 
 async fn body_of(output: aws_sdk_s3::operation::get_object::GetObjectOutput) -> Vec<u8> {
@@ -102,10 +108,18 @@ async fn s3_buckets_objects_listing_and_errors() {
     // Buckets.
     c.create_bucket().bucket("alpha").send().await.expect("create alpha");
     c.create_bucket().bucket("beta").send().await.expect("create beta");
-    assert_eq!(code(c.create_bucket().bucket("alpha").send().await), "BucketAlreadyOwnedByYou");
+    c.create_bucket().bucket("alpha").send().await.expect("re-creating one's own bucket is a no-op (us-east-1)");
     let names: Vec<String> =
         c.list_buckets().send().await.unwrap().buckets().iter().filter_map(|b| b.name().map(str::to_string)).collect();
     assert_eq!(names, ["alpha", "beta"]);
+    let first = c.list_buckets().max_buckets(1).send().await.unwrap();
+    assert_eq!(first.buckets().iter().filter_map(|b| b.name()).collect::<Vec<_>>(), ["alpha"]);
+    let token = first.continuation_token().expect("a token while more buckets follow");
+    let second = c.list_buckets().max_buckets(1).continuation_token(token).send().await.unwrap();
+    assert_eq!(second.buckets().iter().filter_map(|b| b.name()).collect::<Vec<_>>(), ["beta"]);
+    assert_eq!(second.continuation_token(), None, "no token on the last page");
+    let by_prefix = c.list_buckets().prefix("be").send().await.unwrap();
+    assert_eq!(by_prefix.buckets().iter().filter_map(|b| b.name()).collect::<Vec<_>>(), ["beta"]);
     c.head_bucket().bucket("alpha").send().await.expect("head alpha");
     assert_eq!(code(c.head_bucket().bucket("nope").send().await), "NotFound");
     let location = c.get_bucket_location().bucket("alpha").send().await.unwrap();
@@ -169,8 +183,12 @@ async fn s3_buckets_objects_listing_and_errors() {
     c.get_object().bucket("alpha").key("docs/readme.txt").if_match(&etag).send().await.expect("if-match holds");
     let not_modified = c.get_object().bucket("alpha").key("docs/readme.txt").if_none_match(&etag).send().await;
     assert!(
-        not_modified.as_ref().err().and_then(|e| e.raw_response()).is_some_and(|r| r.status().as_u16() == 304),
-        "If-None-Match with the current ETag is 304: {not_modified:?}"
+        not_modified
+            .as_ref()
+            .err()
+            .and_then(|e| e.raw_response())
+            .is_some_and(|r| r.status().as_u16() == 304 && r.headers().get("etag") == Some(etag.as_str())),
+        "If-None-Match with the current ETag is 304 and repeats the ETag: {not_modified:?}"
     );
     let future = aws_sdk_s3::primitives::DateTime::from_secs(4_000_000_000);
     let unmodified = c.get_object().bucket("alpha").key("docs/readme.txt").if_modified_since(future).send().await;
@@ -327,6 +345,20 @@ async fn s3_signatures_presigned_urls_and_public_read() {
     assert_eq!(status, 403);
     assert!(String::from_utf8_lossy(&body).contains("<Code>AccessDenied</Code>"), "{}", String::from_utf8_lossy(&body));
     assert_eq!(raw_get(s3.port, &host, "/").await.0, 403, "anonymous ListBuckets is denied");
+    let (status, head, body) = raw_get_with_head(s3.port, &host, "/no-such-bucket/k").await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 404, "a missing bucket is 404 to anyone: {body}");
+    assert!(body.contains("<Code>NoSuchBucket</Code>"), "{body}");
+    let (status, head_missing_key, body) = raw_get_with_head(s3.port, &host, "/public/missing").await;
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 404, "{body}");
+    let request_id = head_missing_key
+        .lines()
+        .find_map(|l| l.strip_prefix("x-amz-request-id: "))
+        .expect("every response names its request")
+        .to_uppercase();
+    assert!(body.contains(&format!("<RequestId>{request_id}</RequestId>")), "the error body names it too: {body}");
+    assert!(head.contains("x-amz-request-id: "), "{head}");
 
     // Presigned URLs work without any header signature.
     let presigned = c
@@ -515,6 +547,18 @@ async fn s3_multipart_uploads() {
     c.abort_multipart_upload().bucket("mpu").key("gone").upload_id(aborted).send().await.expect("abort");
     assert_eq!(code(c.list_parts().bucket("mpu").key("gone").upload_id(aborted).send().await), "NoSuchUpload");
     assert_eq!(code(c.head_object().bucket("mpu").key("gone").send().await), "NotFound");
+
+    // Uploads still open do not keep a bucket alive: they are aborted with it, as on AWS.
+    c.create_bucket().bucket("uploads-only").send().await.unwrap();
+    let open = c.create_multipart_upload().bucket("uploads-only").key("k").send().await.unwrap();
+    let open = open.upload_id().unwrap();
+    upload_part(&c, "uploads-only", "k", open, 1, b"part").await;
+    c.delete_bucket().bucket("uploads-only").send().await.expect("a bucket with only open uploads deletes");
+    assert_eq!(code(c.head_bucket().bucket("uploads-only").send().await), "NotFound");
+    c.create_bucket().bucket("uploads-only").send().await.unwrap();
+    let uploads = c.list_multipart_uploads().bucket("uploads-only").send().await.unwrap();
+    assert!(uploads.uploads().is_empty(), "the old upload went with the old bucket: {uploads:?}");
+    assert_eq!(code(c.list_parts().bucket("uploads-only").key("k").upload_id(open).send().await), "NoSuchUpload");
     drop(s3);
 }
 

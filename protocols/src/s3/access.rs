@@ -9,6 +9,7 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{s3_error, S3Result};
 
+use super::error::S3Error;
 use super::store::records::CannedAcl;
 use super::store::{get_bucket, get_manifest};
 use crate::kv::KvStore;
@@ -69,16 +70,20 @@ impl<K: KvStore + Clone + 'static> S3Access for PublicReadAccess<K> {
         if cx.credentials().is_some() {
             return Ok(());
         }
-        let op = cx.s3_op().name();
-        if !PUBLIC_BUCKET_READS.contains(&op) {
-            return Err(s3_error!(AccessDenied, "Anonymous users may only read public-read buckets"));
-        }
         let (bucket, key) = match cx.s3_path() {
             S3Path::Root => return Err(s3_error!(AccessDenied)),
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
-        let record = get_bucket(&self.kv, &bucket).await.map_err(|_| s3_error!(AccessDenied))?;
+        // As on AWS, a bucket that does not exist is 404 NoSuchBucket to anyone: its name is
+        // no secret, and clients tell "gone" from "forbidden" by it.
+        let record = get_bucket(&self.kv, &bucket).await.map_err(|e| match e {
+            S3Error::NoSuchBucket => e.into_s3s(),
+            _ => s3_error!(AccessDenied),
+        })?;
+        if !PUBLIC_BUCKET_READS.contains(&cx.s3_op().name()) {
+            return Err(s3_error!(AccessDenied, "Anonymous users may only read public-read buckets"));
+        }
         if record.acl == CannedAcl::PublicRead {
             return Ok(());
         }

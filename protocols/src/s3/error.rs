@@ -3,6 +3,7 @@
 
 use s3s::{S3Error as WireError, S3ErrorCode};
 
+use super::request_id::RequestId;
 use crate::kv::KvError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,15 +18,18 @@ pub enum S3Error {
     BucketNotEmpty,
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou,
+    #[error("A conflicting conditional operation is currently in progress against this resource. Please try again.")]
+    OperationAborted,
     #[error("The specified bucket is not valid.")]
     InvalidBucketName,
     #[error("The requested range is not satisfiable")]
     InvalidRange,
     #[error("At least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
-    /// Not an error to the client (HTTP 304), but it ends the request like one.
+    /// Not an error to the client (HTTP 304), but it ends the request like one. It carries
+    /// the object's ETag, which a 304 must repeat.
     #[error("Not Modified")]
-    NotModified,
+    NotModified { etag: String },
     #[error("One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.")]
     InvalidPart,
     #[error("The list of parts was not in ascending order. Parts must be ordered by part number.")]
@@ -75,10 +79,11 @@ impl S3Error {
             S3Error::NoSuchUpload => S3ErrorCode::NoSuchUpload,
             S3Error::BucketNotEmpty => S3ErrorCode::BucketNotEmpty,
             S3Error::BucketAlreadyOwnedByYou => S3ErrorCode::BucketAlreadyOwnedByYou,
+            S3Error::OperationAborted => S3ErrorCode::OperationAborted,
             S3Error::InvalidBucketName => S3ErrorCode::InvalidBucketName,
             S3Error::InvalidRange => S3ErrorCode::InvalidRange,
             S3Error::PreconditionFailed => S3ErrorCode::PreconditionFailed,
-            S3Error::NotModified => S3ErrorCode::NotModified,
+            S3Error::NotModified { .. } => S3ErrorCode::NotModified,
             S3Error::InvalidPart => S3ErrorCode::InvalidPart,
             S3Error::InvalidPartOrder => S3ErrorCode::InvalidPartOrder,
             S3Error::EntityTooSmall => S3ErrorCode::EntityTooSmall,
@@ -107,7 +112,26 @@ impl S3Error {
         if matches!(code, S3ErrorCode::InternalError) {
             tracing::warn!(error = %self, "s3 internal error");
         }
-        WireError::with_message(code, self.to_string())
+        let mut wire = WireError::with_message(code, self.to_string());
+        if let S3Error::NotModified { etag } = &self {
+            if let Ok(etag) = http::HeaderValue::from_str(etag) {
+                let mut headers = http::HeaderMap::new();
+                headers.insert(http::header::ETAG, etag);
+                wire.set_headers(headers);
+            }
+        }
+        wire
+    }
+}
+
+impl S3Error {
+    /// As [`into_s3s`](Self::into_s3s), naming the request in the XML body.
+    pub fn into_wire(self, request_id: Option<RequestId>) -> WireError {
+        let mut wire = self.into_s3s();
+        if let Some(id) = request_id {
+            wire.set_request_id(id.0);
+        }
+        wire
     }
 }
 

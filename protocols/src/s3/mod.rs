@@ -9,6 +9,7 @@ pub mod checksum;
 pub mod error;
 pub mod host;
 pub mod op;
+pub mod request_id;
 pub mod service;
 pub mod store;
 

@@ -6,6 +6,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use super::op;
+use super::request_id::RequestId;
 use crate::kv::KvStore;
 
 /// Strata's S3 service over the KV store `K`.
@@ -26,7 +27,8 @@ macro_rules! ops {
         impl<K: KvStore + Clone + 'static> s3s::S3 for StrataS3<K> {
             $(
                 async fn $method(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
-                    op::$module::run(&self.kv, req).await.map_err(Into::into)
+                    let request_id = req.extensions.get::<RequestId>().cloned();
+                    op::$module::run(&self.kv, req).await.map_err(|e| e.into_wire(request_id))
                 }
             )*
         }

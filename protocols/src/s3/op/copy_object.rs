@@ -64,7 +64,7 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<CopyObjectInput>) -> S3Resul
         let source: ObjectManifest = decode(&value)?;
         // A 304 makes no sense for a copy: S3 answers 412 for every failed condition.
         conditions.check(&source).map_err(|e| match e {
-            S3Error::NotModified => S3Error::PreconditionFailed,
+            S3Error::NotModified { .. } => S3Error::PreconditionFailed,
             other => other,
         })?;
         let mut copy = source.clone();

@@ -1,5 +1,6 @@
-//! CreateBucket: a bucket record, if the name is free. Only the `private` and `public-read`
-//! canned ACLs are honoured.
+//! CreateBucket: a bucket record, if the name is free (re-creating one's own bucket is a
+//! no-op, as in AWS's us-east-1). Only the `private` and `public-read` canned ACLs are
+//! honoured.
 
 use s3s::dto::{CreateBucketInput, CreateBucketOutput};
 use s3s::{S3Request, S3Response};
@@ -8,7 +9,7 @@ use crate::kv::{Expiry, KvStore, Mutation};
 use crate::redis::transaction::Transaction;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::store::keys::bucket_key;
-use crate::s3::store::records::{encode, BucketRecord, CannedAcl};
+use crate::s3::store::records::{decode, encode, BucketRecord, BucketState, CannedAcl};
 use crate::s3::store::{commit, ts_to_ms, Retry};
 
 pub struct CreateBucket {
@@ -32,8 +33,15 @@ impl CreateBucket {
         loop {
             let txn = Transaction::new(kv);
             let existing = txn.get(vec![key.clone()]).await?;
-            if existing.states.iter().any(|s| s.is_live()) {
-                return Err(S3Error::BucketAlreadyOwnedByYou);
+            if let Some(value) = existing.states.into_iter().find(|s| s.is_live()).and_then(|s| s.value) {
+                // One owner owns every bucket, and in us-east-1 AWS answers an owner's
+                // re-create with 200 and changes nothing; SDK code written for it relies on
+                // that. A bucket being deleted right now is a conflict instead.
+                let record: BucketRecord = decode(&value)?;
+                return match record.state {
+                    BucketState::Live => Ok(()),
+                    BucketState::Deleting => Err(S3Error::OperationAborted),
+                };
             }
             let record =
                 BucketRecord { created_ms: ts_to_ms(txn.start_ts().await?), acl: self.acl, ..Default::default() };

@@ -36,11 +36,13 @@ impl Conditions<'_> {
             }
         }
         match self.if_none_match {
-            Some(cond) if etag_matches(cond, Some(&manifest.etag)) => return Err(S3Error::NotModified),
+            Some(cond) if etag_matches(cond, Some(&manifest.etag)) => {
+                return Err(S3Error::NotModified { etag: format!("\"{}\"", manifest.etag) })
+            }
             Some(_) => {}
             None => {
                 if self.if_modified_since.is_some_and(|t| modified_s <= unix_ms(t) / 1000) {
-                    return Err(S3Error::NotModified);
+                    return Err(S3Error::NotModified { etag: format!("\"{}\"", manifest.etag) });
                 }
             }
         }

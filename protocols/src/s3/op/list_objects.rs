@@ -15,7 +15,7 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListObjectsInput>) -> S3Resu
     let encoder = KeyEncoder::new(input.encoding_type.as_ref())?;
     let request = ListRequest {
         prefix: input.prefix.clone().unwrap_or_default(),
-        delimiter: input.delimiter.clone(),
+        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
         after: input.marker.clone().filter(|m| !m.is_empty()),
         max_keys: max_keys(input.max_keys)?,
     };
@@ -25,8 +25,10 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListObjectsInput>) -> S3Resu
     let (contents, prefixes) = listed_objects(&listing, &encoder, true);
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(input.bucket),
-        prefix: Some(encoder.encode(&request.prefix)),
-        delimiter: input.delimiter.map(|d| encoder.encode(&d)),
+        // v1 echoes Prefix as sent even with encoding-type=url (AWS does; SDKs decode only
+        // Delimiter, Marker, NextMarker and the keys in v1 answers).
+        prefix: Some(request.prefix.clone()),
+        delimiter: input.delimiter.filter(|d| !d.is_empty()).map(|d| encoder.encode(&d)),
         marker: Some(encoder.encode(input.marker.as_deref().unwrap_or_default())),
         max_keys: Some(request.max_keys as i32),
         is_truncated: Some(listing.truncated),

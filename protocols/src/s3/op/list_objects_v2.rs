@@ -32,7 +32,7 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListObjectsV2Input>) -> S3Re
     };
     let request = ListRequest {
         prefix: input.prefix.clone().unwrap_or_default(),
-        delimiter: input.delimiter.clone(),
+        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
         after,
         max_keys: max_keys(input.max_keys)?,
     };
@@ -44,7 +44,7 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListObjectsV2Input>) -> S3Re
     Ok(S3Response::new(ListObjectsV2Output {
         name: Some(input.bucket),
         prefix: Some(encoder.encode(&request.prefix)),
-        delimiter: input.delimiter.map(|d| encoder.encode(&d)),
+        delimiter: input.delimiter.filter(|d| !d.is_empty()).map(|d| encoder.encode(&d)),
         max_keys: Some(request.max_keys as i32),
         key_count: Some(listing.entries.len() as i32),
         is_truncated: Some(listing.truncated),

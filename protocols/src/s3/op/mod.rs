@@ -101,7 +101,7 @@ pub fn content_headers(
 ) -> ContentHeaders {
     ContentHeaders {
         content_type,
-        content_encoding,
+        content_encoding: content_encoding.and_then(|e| without_aws_chunked(&e)),
         content_disposition,
         content_language,
         cache_control,
@@ -111,6 +111,17 @@ pub fn content_headers(
             String::from_utf8(out).ok()
         }),
     }
+}
+
+/// `aws-chunked` describes how the request body was framed, not the object: like AWS, keep
+/// the other codings and drop the header when nothing else is left.
+fn without_aws_chunked(encoding: &str) -> Option<String> {
+    let kept: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
 }
 
 pub fn expires_out(headers: &ContentHeaders) -> Option<Timestamp> {
@@ -211,4 +222,17 @@ pub fn parse_tag_query(query: &str) -> S3Result<Vec<(String, String)>> {
         return Err(S3Error::InvalidArgument("Object tags cannot be greater than 10".into()));
     }
     Ok(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_aws_chunked;
+
+    #[test]
+    fn aws_chunked_framing_is_not_stored_as_the_objects_encoding() {
+        assert_eq!(without_aws_chunked("aws-chunked"), None);
+        assert_eq!(without_aws_chunked("gzip, aws-chunked").as_deref(), Some("gzip"));
+        assert_eq!(without_aws_chunked("aws-chunked,gzip,br").as_deref(), Some("gzip, br"));
+        assert_eq!(without_aws_chunked("gzip").as_deref(), Some("gzip"));
+    }
 }

@@ -39,7 +39,7 @@ pub async fn run<K: KvStore + Clone + 'static>(
     }
     .check(&source)
     .map_err(|e| match e {
-        S3Error::NotModified => S3Error::PreconditionFailed,
+        S3Error::NotModified { .. } => S3Error::PreconditionFailed,
         other => other,
     })?;
     let (start, end, _) = select_range(range.as_ref(), source.size)?;

@@ -7,9 +7,10 @@ use bytes::Bytes;
 
 use super::keys::{part_key, part_number_of, part_range, upload_key};
 use super::records::{decode, PartRecord, UploadRecord};
-use crate::kv::KvStore;
+use crate::kv::{KvStore, Mutation};
 use crate::redis::transaction::Transaction;
 use crate::s3::error::{S3Error, S3Result};
+use crate::s3::store::{commit, Retry};
 
 /// S3's part-number bounds.
 pub const MAX_PART_NUMBER: i32 = 10_000;
@@ -69,6 +70,24 @@ pub async fn list_parts<K: KvStore>(kv: &K, upload_id: u64, ts: u64) -> S3Result
             Some(last) if page.len() == 1000 => from = Bytes::from([&last.key[..], &[0]].concat()),
             _ => return Ok(parts),
         }
+    }
+}
+
+/// Deletes an upload and its part records in one transaction; the parts' chunks become garbage
+/// for the chunk collector. NoSuchUpload when it is already gone.
+pub async fn abort_upload<K: KvStore>(kv: &K, bucket: &str, key: &str, upload_id: u64) -> S3Result<()> {
+    let mut retry = Retry::default();
+    loop {
+        let txn = Transaction::new(kv);
+        upload_in(&txn, bucket, key, upload_id).await?;
+        let parts = list_parts(kv, upload_id, txn.start_ts().await?).await?;
+        let mut deletes = vec![Mutation::Delete { key: upload_key(bucket, key, upload_id) }];
+        deletes.extend(parts.into_iter().map(|(_, _, key)| Mutation::Delete { key }));
+        txn.write(Vec::new(), deletes).await?;
+        if commit(kv, txn).await? {
+            return Ok(());
+        }
+        retry.pause().await?;
     }
 }
 
