@@ -1,6 +1,11 @@
 //! Coalesces AppendEntries (heartbeats included) of every range bound for one peer into
 //! `AppendEntriesBatch` calls: while a batch is in flight, new messages queue and leave
 //! together, so the RPC count follows the number of peers, not peers × ranges.
+//!
+//! Small messages (heartbeats, small writes) travel in a lane of their own: behind a batch of
+//! megabyte S3 chunks they would wait for its transfer and fsync, and a ReadIndex round or
+//! a timestamp request that waits that long on a loaded node times out as "not enough for a
+//! quorum". Bulk batches are also capped in bytes, so no one RPC grows without bound.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +18,10 @@ use tonic::transport::Channel;
 use tonic::Status;
 
 const MAX_BATCH: usize = 256;
+/// A bulk batch stops growing once it carries this many payload bytes.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+/// Messages up to this size take the light lane.
+const LIGHT_MESSAGE_BYTES: usize = 64 << 10;
 const BATCHES_IN_FLIGHT: usize = 2;
 /// A batch may carry entries for many ranges; only a dead peer should hit this.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,10 +36,11 @@ pub struct AppendBatchers {
 
 impl AppendBatchers {
     pub async fn send(&self, addr: &str, channel: Channel, message: RaftMessage) -> Result<RaftMessage, Status> {
+        let lane = if message.payload.len() <= LIGHT_MESSAGE_BYTES { "light" } else { "bulk" };
         let queue = {
             let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
             queues
-                .entry(addr.to_string())
+                .entry(format!("{addr}#{lane}"))
                 .or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
                     tokio::spawn(send_loop(channel, rx));
@@ -48,10 +58,14 @@ async fn send_loop(channel: Channel, mut rx: mpsc::UnboundedReceiver<Pending>) {
     let in_flight = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        let mut bytes = first.0.payload.len();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => {
+                    bytes += p.0.payload.len();
+                    batch.push(p);
+                }
                 Err(_) => break,
             }
         }
