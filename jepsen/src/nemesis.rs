@@ -141,7 +141,7 @@ impl Nemesis {
             Fault::Split => {
                 let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());
                 cluster.split(&key).await?;
-                format!("split at {}", String::from_utf8_lossy(&key))
+                format!("split at {}", key.escape_ascii())
             }
             Fault::GatewayPartition => {
                 let g = rand::rng().random_range(0..cluster.gateways.len().max(1));
@@ -154,7 +154,7 @@ impl Nemesis {
             Fault::Transfer => {
                 let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());
                 cluster.campaign(target, &key).await?;
-                format!("node {target} campaigns for the range of {}", String::from_utf8_lossy(&key))
+                format!("node {target} campaigns for the range of {}", key.escape_ascii())
             }
         })
     }
