@@ -187,6 +187,22 @@ impl Cluster {
         Ok(())
     }
 
+    /// kill -9 gateway `g`.
+    pub fn kill_gateway(&mut self, g: usize) {
+        if let Some(mut child) = self.gateways.get_mut(g).and_then(|gw| gw.process.take()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts gateway `g` again (on the same ports) if it is not running.
+    pub fn restart_gateway(&mut self, g: usize) -> anyhow::Result<()> {
+        if self.gateways.get(g).is_some_and(|gw| gw.process.is_none()) {
+            self.spawn_gateway(g)?;
+        }
+        Ok(())
+    }
+
     pub fn is_running(&self, id: u64) -> bool {
         self.nodes[self.index(id)].process.is_some()
     }
@@ -266,7 +282,7 @@ impl Cluster {
         Ok(())
     }
 
-    /// Heals every fault: links, paused processes, clocks, dead nodes.
+    /// Heals every fault: links, paused processes, clocks, dead nodes and gateways.
     pub fn heal_all(&mut self) -> anyhow::Result<()> {
         self.heal();
         let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
@@ -274,6 +290,9 @@ impl Cluster {
             self.pause(id, false);
             self.set_clock_offset(id, 0)?;
             self.restart(id)?;
+        }
+        for g in 0..self.gateways.len() {
+            self.restart_gateway(g)?;
         }
         Ok(())
     }

@@ -34,6 +34,9 @@ pub enum Fault {
     /// Cut a gateway from some core nodes: one node, a majority, or all of them.
     #[serde(rename = "gateway-partition")]
     GatewayPartition,
+    /// kill -9 a gateway, restart it (same ports) at the end of the window.
+    #[serde(rename = "gateway-kill")]
+    GatewayKill,
 }
 
 impl std::str::FromStr for Fault {
@@ -47,8 +50,10 @@ impl std::str::FromStr for Fault {
             "split" => Ok(Fault::Split),
             "transfer" => Ok(Fault::Transfer),
             "gateway-partition" => Ok(Fault::GatewayPartition),
+            "gateway-kill" => Ok(Fault::GatewayKill),
             other => Err(format!(
-                "unknown nemesis {other:?} (kill, pause, partition, clock, split, transfer, gateway-partition)"
+                "unknown nemesis {other:?} (kill, pause, partition, clock, split, transfer, gateway-partition, \
+                 gateway-kill)"
             )),
         }
     }
@@ -150,6 +155,11 @@ impl Nemesis {
                 cut.truncate(rand::rng().random_range(1..=ids.len()));
                 cluster.set_gateway_links(g, &cut, true);
                 format!("cut gateway {g} from nodes {cut:?}")
+            }
+            Fault::GatewayKill => {
+                let g = rand::rng().random_range(0..cluster.gateways.len().max(1));
+                cluster.kill_gateway(g);
+                format!("kill -9 gateway {g}")
             }
             Fault::Transfer => {
                 let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());
