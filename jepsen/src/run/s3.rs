@@ -22,6 +22,10 @@ use crate::Clock;
 /// How long the final reads keep retrying an object before calling the cluster unavailable.
 const FINAL_READ_PATIENCE: Duration = Duration::from_secs(60);
 
+/// A process pauses this long after an operation that did not succeed, so one whose gateway
+/// is down (connections refused at once) does not flood the history with failures.
+const FAILURE_BACKOFF: Duration = Duration::from_millis(100);
+
 /// Bodies that held no value, as anomalies (shared by the client processes).
 type Garbled = Arc<Mutex<Vec<Anomaly>>>;
 
@@ -47,7 +51,11 @@ pub(super) async fn run_s3_register(
             async move {
                 let call = rec.clock.now_ns();
                 let result = s3::register_op(&mut p, &mut rng, &values).await;
+                let succeeded = result.outcome == Outcome::Ok;
                 record(&rec, &garbled, p.id, call, result).await;
+                if !succeeded {
+                    tokio::time::sleep(FAILURE_BACKOFF).await;
+                }
                 (p, rng)
             }
         }

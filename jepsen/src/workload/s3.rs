@@ -107,7 +107,8 @@ impl S3OpResult {
 /// How a request failed, as far as its effect is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
-    /// The request was never sent.
+    /// The request was never sent (it could not be built, or the connection was refused:
+    /// the gateway is down).
     NotSent,
     /// The server answered with this HTTP status.
     Refused(u16),
@@ -120,6 +121,9 @@ impl Failure {
         match err {
             SdkError::ConstructionFailure(_) => Failure::NotSent,
             SdkError::ServiceError(e) => Failure::Refused(status(e.raw())),
+            SdkError::DispatchFailure(d) if d.as_connector_error().is_some_and(|c| connection_refused(c)) => {
+                Failure::NotSent
+            }
             _ => Failure::Unknown,
         }
     }
@@ -134,6 +138,19 @@ impl Failure {
             Failure::Refused(_) | Failure::Unknown => Outcome::Info,
         }
     }
+}
+
+/// Whether an I/O error in `err`'s chain is a refused connection, which happens before any
+/// byte of the request is sent.
+fn connection_refused(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn failure<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> Failure {

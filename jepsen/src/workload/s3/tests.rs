@@ -1,4 +1,4 @@
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::error::{ConnectorError, SdkError};
 
 use super::*;
 use crate::checker::linearizable::check_register;
@@ -34,15 +34,35 @@ fn write_outcomes_by_failure() {
 
 #[test]
 fn sdk_errors_classified() {
+    type Error = SdkError<std::io::Error, u16>;
     let status = |r: &u16| *r;
-    let timeout: SdkError<(), u16> = SdkError::timeout_error("operation timed out");
+    let timeout: Error = SdkError::timeout_error("operation timed out");
     assert_eq!(Failure::of(&timeout, status), Failure::Unknown);
-    let construction: SdkError<(), u16> = SdkError::construction_failure("bad input");
+    let construction: Error = SdkError::construction_failure("bad input");
     assert_eq!(Failure::of(&construction, status), Failure::NotSent);
-    let refused: SdkError<(), u16> = SdkError::service_error((), 409);
+    let refused: Error = SdkError::service_error(std::io::Error::other("conflict"), 409);
     assert_eq!(Failure::of(&refused, status), Failure::Refused(409));
-    let garbled: SdkError<(), u16> = SdkError::response_error("half a response", 200);
+    let garbled: Error = SdkError::response_error("half a response", 200);
     assert_eq!(Failure::of(&garbled, status), Failure::Unknown);
+    let io = |kind: std::io::ErrorKind| -> Error {
+        SdkError::dispatch_failure(ConnectorError::io(Box::new(std::io::Error::from(kind))))
+    };
+    assert_eq!(Failure::of(&io(std::io::ErrorKind::ConnectionRefused), status), Failure::NotSent);
+    assert_eq!(Failure::of(&io(std::io::ErrorKind::ConnectionReset), status), Failure::Unknown);
+    assert_eq!(Failure::of(&io(std::io::ErrorKind::BrokenPipe), status), Failure::Unknown);
+}
+
+#[tokio::test]
+async fn a_gateway_that_is_down_refuses_definitely() {
+    // A port nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let endpoint =
+        S3Endpoint { url: format!("http://127.0.0.1:{port}"), access_key: "a".into(), secret_key: "s".into() };
+    let mut p = S3Process::new(0, &endpoint);
+    let put = super::put(&mut p, &object_key(0), 1).await;
+    assert_eq!(put.outcome, Outcome::Fail, "a put that never reached the gateway had no effect");
+    let get = read(&mut p, &object_key(0)).await;
+    assert_eq!(get.outcome, Outcome::Fail);
 }
 
 #[test]
