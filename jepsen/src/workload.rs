@@ -22,6 +22,8 @@ pub mod s3;
 
 /// How long one operation may take before it is recorded as indeterminate.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a process waits after failing to connect before its operation is recorded.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -102,6 +104,11 @@ impl Process {
     async fn conn(&mut self) -> Option<&mut MultiplexedConnection> {
         if self.conn.is_none() {
             self.conn = connect(&self.url).await;
+            if self.conn.is_none() {
+                // A gateway that is down refuses at once: without a pause the process would
+                // flood the history with failed operations (gateway-kill).
+                tokio::time::sleep(CONNECT_BACKOFF).await;
+            }
         }
         self.conn.as_mut()
     }
