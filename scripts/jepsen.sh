@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fault-injection runs against a real multi-process cluster (see docs/jepsen.md).
-#   scripts/jepsen.sh            short runs, as CI does: register and bank, kill + partition, 30 s each
+#   scripts/jepsen.sh            short runs, as CI does: register, bank and s3-register, kill + partition, 30 s each
 #   scripts/jepsen.sh --long     every workload under every nemesis, 120 s each (tens of minutes)
 # Each run writes a directory under jepsen-runs/ (history, nemesis timeline, verdict, plot);
 # the script fails if any run's history is invalid.
@@ -20,9 +20,11 @@ if [ "${1:-}" = "--long" ]; then
     "register partition 120"
     "list-append partition,split 120"
     "bank kill,split 120"
+    "s3-register kill,pause,partition,clock,split,transfer,gateway-partition,gateway-kill 120"
+    "s3-register partition,split 120"
   )
 else
-  RUNS=("register kill,partition 30" "bank kill,partition 30")
+  RUNS=("register kill,partition 30" "bank kill,partition 30" "s3-register kill,partition 30")
 fi
 
 failed=0

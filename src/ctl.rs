@@ -25,19 +25,55 @@ enum CtlCommand {
     Ranges,
     /// Split the range holding KEY at KEY.
     Split {
-        #[arg(long)]
-        key: String,
+        #[command(flatten)]
+        key: KeyArg,
     },
     /// Make the node at ADDR start an election for the range holding KEY now. It wins once
     /// the other replicas' vote leases lapse, i.e. when the current leader is idle
     /// (hibernating) or unreachable; a busy leader keeps its leadership.
     Campaign {
-        #[arg(long)]
-        key: String,
+        #[command(flatten)]
+        key: KeyArg,
         /// The core node that should lead (one of its addresses).
         #[arg(long)]
         node: String,
     },
+}
+
+/// A raw KV key, as text or (for keys no argument can carry, e.g. S3 manifest keys, which
+/// hold a zero byte) in hex.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+struct KeyArg {
+    #[arg(long)]
+    key: Option<String>,
+    /// The key's bytes in hex.
+    #[arg(long)]
+    key_hex: Option<String>,
+}
+
+impl KeyArg {
+    fn bytes(self) -> anyhow::Result<Bytes> {
+        match (self.key, self.key_hex) {
+            (Some(key), _) => Ok(Bytes::from(key.into_bytes())),
+            (None, Some(hex)) => parse_hex(&hex).map(Bytes::from),
+            (None, None) => bail!("--key or --key-hex is required"),
+        }
+    }
+}
+
+fn parse_hex(hex: &str) -> anyhow::Result<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        bail!("--key-hex needs an even number of hex digits");
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                .with_context(|| format!("--key-hex: {hex:?} is not hex"))
+        })
+        .collect()
 }
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,8 +84,8 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<()> {
     }
     match args.command {
         CtlCommand::Ranges => ranges(&args.core).await,
-        CtlCommand::Split { key } => split(&args.core, Bytes::from(key.into_bytes())).await,
-        CtlCommand::Campaign { key, node } => campaign(&node, Bytes::from(key.into_bytes())).await,
+        CtlCommand::Split { key } => split(&args.core, key.bytes()?).await,
+        CtlCommand::Campaign { key, node } => campaign(&node, key.bytes()?).await,
     }
 }
 
@@ -201,4 +237,18 @@ async fn campaign(node: &str, key: Bytes) -> anyhow::Result<()> {
     }
     println!("node {node} campaigns for range {}", resp.range_id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hex;
+
+    #[test]
+    fn key_hex_parses_bytes_and_refuses_junk() {
+        assert_eq!(parse_hex("4f62006b").unwrap(), b"Ob\0k");
+        assert_eq!(parse_hex("").unwrap(), b"");
+        assert!(parse_hex("4f6").is_err());
+        assert!(parse_hex("zz").is_err());
+        assert!(parse_hex("é1").is_err());
+    }
 }

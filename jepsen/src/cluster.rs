@@ -13,6 +13,11 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::proxy::Proxy;
+use crate::workload::s3::S3Endpoint;
+
+/// The S3 key pair every gateway accepts.
+pub const S3_ACCESS_KEY: &str = "JEPSENACCESSKEY";
+pub const S3_SECRET_KEY: &str = "jepsen-secret-key";
 
 pub fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
@@ -31,6 +36,8 @@ pub struct Node {
 
 pub struct Gateway {
     pub redis_port: u16,
+    /// Every gateway serves S3 too, with [`S3_ACCESS_KEY`] / [`S3_SECRET_KEY`].
+    pub s3_port: u16,
     process: Option<Child>,
     /// The gateway's way to each core node (by id), through a proxy that can be cut.
     links: HashMap<u64, Proxy>,
@@ -83,7 +90,7 @@ impl Cluster {
             for (id, addr) in &targets {
                 links.insert(*id, Proxy::start(addr.clone()).await?);
             }
-            cluster.gateways.push(Gateway { redis_port, process: None, links });
+            cluster.gateways.push(Gateway { redis_port, s3_port: free_port(), process: None, links });
             let g = cluster.gateways.len() - 1;
             cluster.spawn_gateway(g)?;
         }
@@ -119,6 +126,7 @@ impl Cluster {
     fn spawn_gateway(&mut self, g: usize) -> anyhow::Result<()> {
         let core = self.nodes.iter().map(|n| n.addr.clone()).collect::<Vec<_>>().join(",");
         let port = self.gateways[g].redis_port;
+        let s3 = format!("127.0.0.1:{}", self.gateways[g].s3_port);
         let via: Vec<String> = self.gateways[g]
             .links
             .iter()
@@ -129,6 +137,7 @@ impl Cluster {
         let child = Command::new(&self.strata)
             .args(["gateway", "--core", &core, "--redis", &format!("127.0.0.1:{port}")])
             .args(["--grpc", &format!("127.0.0.1:{}", free_port()), "--metrics", &format!("127.0.0.1:{}", free_port())])
+            .args(["--s3-listen", &s3, "--s3-access-key", S3_ACCESS_KEY, "--s3-secret-key", S3_SECRET_KEY])
             .env("STRATA_TEST_DIAL_VIA", via.join(","))
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone()?))
@@ -141,6 +150,17 @@ impl Cluster {
 
     pub fn redis_urls(&self) -> Vec<String> {
         self.gateways.iter().map(|g| format!("redis://127.0.0.1:{}/", g.redis_port)).collect()
+    }
+
+    pub fn s3_endpoints(&self) -> Vec<S3Endpoint> {
+        self.gateways
+            .iter()
+            .map(|g| S3Endpoint {
+                url: format!("http://127.0.0.1:{}", g.s3_port),
+                access_key: S3_ACCESS_KEY.to_string(),
+                secret_key: S3_SECRET_KEY.to_string(),
+            })
+            .collect()
     }
 
     fn index(&self, id: u64) -> usize {
@@ -163,6 +183,22 @@ impl Cluster {
         let i = self.index(id);
         if self.nodes[i].process.is_none() {
             self.spawn_node(i)?;
+        }
+        Ok(())
+    }
+
+    /// kill -9 gateway `g`.
+    pub fn kill_gateway(&mut self, g: usize) {
+        if let Some(mut child) = self.gateways.get_mut(g).and_then(|gw| gw.process.take()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts gateway `g` again (on the same ports) if it is not running.
+    pub fn restart_gateway(&mut self, g: usize) -> anyhow::Result<()> {
+        if self.gateways.get(g).is_some_and(|gw| gw.process.is_none()) {
+            self.spawn_gateway(g)?;
         }
         Ok(())
     }
@@ -225,9 +261,9 @@ impl Cluster {
 
     /// Splits the range holding `key` (a raw KV key) through `strata ctl`.
     pub async fn split(&self, key: &[u8]) -> anyhow::Result<()> {
-        let key = String::from_utf8_lossy(key).to_string();
         let out = tokio::process::Command::new(&self.strata)
-            .args(["ctl", "--core", &self.core_addrs(), "split", "--key", &key])
+            .args(["ctl", "--core", &self.core_addrs(), "split"])
+            .args(key_args(key))
             .output()
             .await?;
         anyhow::ensure!(out.status.success(), "split failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -236,17 +272,17 @@ impl Cluster {
 
     /// Makes node `id` campaign for the range holding `key` (a raw KV key).
     pub async fn campaign(&self, id: u64, key: &[u8]) -> anyhow::Result<()> {
-        let key = String::from_utf8_lossy(key).to_string();
         let node = self.nodes[self.index(id)].addr.clone();
         let out = tokio::process::Command::new(&self.strata)
-            .args(["ctl", "campaign", "--node", &node, "--key", &key])
+            .args(["ctl", "campaign", "--node", &node])
+            .args(key_args(key))
             .output()
             .await?;
         anyhow::ensure!(out.status.success(), "campaign failed: {}", String::from_utf8_lossy(&out.stderr));
         Ok(())
     }
 
-    /// Heals every fault: links, paused processes, clocks, dead nodes.
+    /// Heals every fault: links, paused processes, clocks, dead nodes and gateways.
     pub fn heal_all(&mut self) -> anyhow::Result<()> {
         self.heal();
         let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
@@ -254,6 +290,9 @@ impl Cluster {
             self.pause(id, false);
             self.set_clock_offset(id, 0)?;
             self.restart(id)?;
+        }
+        for g in 0..self.gateways.len() {
+            self.restart_gateway(g)?;
         }
         Ok(())
     }
@@ -304,8 +343,29 @@ impl Cluster {
     }
 }
 
+/// `strata ctl`'s way to name a raw KV key: `--key` when it is printable text, else
+/// `--key-hex` (S3 manifest keys hold a zero byte, which no argument can carry).
+fn key_args(key: &[u8]) -> [String; 2] {
+    if key.iter().all(|b| b.is_ascii_graphic()) {
+        ["--key".into(), String::from_utf8_lossy(key).into_owned()]
+    } else {
+        ["--key-hex".into(), key.iter().map(|b| format!("{b:02x}")).collect()]
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_args;
+
+    #[test]
+    fn keys_with_a_zero_byte_go_as_hex() {
+        assert_eq!(key_args(b"Rjr:1"), ["--key".to_string(), "Rjr:1".to_string()]);
+        assert_eq!(key_args(b"Ob\0k/1"), ["--key-hex".to_string(), "4f62006b2f31".to_string()]);
     }
 }

@@ -29,7 +29,8 @@ pub struct Op<V> {
     pub value: V,
 }
 
-/// Register workload: single-key reads, writes and compare-and-sets of integers.
+/// Register workloads: single-key reads, writes and compare-and-sets of integers (Redis), or
+/// reads, writes and deletes of objects holding integers (S3).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "f", rename_all = "lowercase")]
 pub enum RegisterOp {
@@ -48,12 +49,19 @@ pub enum RegisterOp {
         from: i64,
         to: i64,
     },
+    /// Makes the register absent again (an S3 DeleteObject): a write of "absent".
+    Delete {
+        key: String,
+    },
 }
 
 impl RegisterOp {
     pub fn key(&self) -> &str {
         match self {
-            RegisterOp::Read { key, .. } | RegisterOp::Write { key, .. } | RegisterOp::Cas { key, .. } => key,
+            RegisterOp::Read { key, .. }
+            | RegisterOp::Write { key, .. }
+            | RegisterOp::Cas { key, .. }
+            | RegisterOp::Delete { key } => key,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `strata-jepsen run --workload register|list-append|bank --nemesis kill,pause,partition,clock,split
+//! `strata-jepsen run --workload register|list-append|bank|s3-register --nemesis kill,pause,partition,clock,split
 //! --time 60 --out DIR`: exits 0 only when the checker finds the history valid.
 
 use std::path::PathBuf;

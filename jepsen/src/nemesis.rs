@@ -34,6 +34,9 @@ pub enum Fault {
     /// Cut a gateway from some core nodes: one node, a majority, or all of them.
     #[serde(rename = "gateway-partition")]
     GatewayPartition,
+    /// kill -9 a gateway, restart it (same ports) at the end of the window.
+    #[serde(rename = "gateway-kill")]
+    GatewayKill,
 }
 
 impl std::str::FromStr for Fault {
@@ -47,8 +50,10 @@ impl std::str::FromStr for Fault {
             "split" => Ok(Fault::Split),
             "transfer" => Ok(Fault::Transfer),
             "gateway-partition" => Ok(Fault::GatewayPartition),
+            "gateway-kill" => Ok(Fault::GatewayKill),
             other => Err(format!(
-                "unknown nemesis {other:?} (kill, pause, partition, clock, split, transfer, gateway-partition)"
+                "unknown nemesis {other:?} (kill, pause, partition, clock, split, transfer, gateway-partition, \
+                 gateway-kill)"
             )),
         }
     }
@@ -141,7 +146,7 @@ impl Nemesis {
             Fault::Split => {
                 let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());
                 cluster.split(&key).await?;
-                format!("split at {}", String::from_utf8_lossy(&key))
+                format!("split at {}", key.escape_ascii())
             }
             Fault::GatewayPartition => {
                 let g = rand::rng().random_range(0..cluster.gateways.len().max(1));
@@ -151,10 +156,15 @@ impl Nemesis {
                 cluster.set_gateway_links(g, &cut, true);
                 format!("cut gateway {g} from nodes {cut:?}")
             }
+            Fault::GatewayKill => {
+                let g = rand::rng().random_range(0..cluster.gateways.len().max(1));
+                cluster.kill_gateway(g);
+                format!("kill -9 gateway {g}")
+            }
             Fault::Transfer => {
                 let key = self.split_keys.choose(&mut rand::rng()).cloned().unwrap_or_else(|| b"R".to_vec());
                 cluster.campaign(target, &key).await?;
-                format!("node {target} campaigns for the range of {}", String::from_utf8_lossy(&key))
+                format!("node {target} campaigns for the range of {}", key.escape_ascii())
             }
         })
     }

@@ -50,6 +50,7 @@ fn fault_color(fault: Fault) -> &'static str {
         Fault::Split => "#457b9d",
         Fault::Transfer => "#6a994e",
         Fault::GatewayPartition => "#e9c46a",
+        Fault::GatewayKill => "#264653",
     }
 }
 

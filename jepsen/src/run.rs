@@ -17,6 +17,8 @@ use crate::report;
 use crate::workload::{self, Process, Recorder, Workload};
 use crate::Clock;
 
+mod s3;
+
 pub struct RunConfig {
     pub strata: PathBuf,
     pub workload: Workload,
@@ -147,6 +149,7 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResult> {
             report::write(&config.out, &ops, &timeline, &verdict)?;
             (verdict, ops.len(), timeline)
         }
+        Workload::S3Register => s3::run_s3_register(&config, &cluster, clock, until_ns, nemesis_task).await?,
     };
     cluster.lock().await.stop();
     Ok(RunResult { verdict, ops, faults: timeline.iter().filter(|e: &&Event| e.end_ns >= e.start_ns).count() })
@@ -154,6 +157,9 @@ pub async fn run(config: RunConfig) -> anyhow::Result<RunResult> {
 
 /// Initial data the workload's checker assumes.
 async fn setup(cluster: &Cluster, workload: Workload) -> anyhow::Result<()> {
+    if workload == Workload::S3Register {
+        return workload::s3::create_bucket(&cluster.s3_endpoints()[0], Duration::from_secs(60)).await;
+    }
     if workload != Workload::Bank {
         return Ok(());
     }
@@ -167,20 +173,37 @@ async fn setup(cluster: &Cluster, workload: Workload) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `config.processes` client processes, each doing one operation at a time until the
-/// deadline.
+/// Runs `config.processes` Redis client processes, each doing one operation at a time until
+/// the deadline.
 async fn drive<F, Fut>(config: &RunConfig, urls: &[String], clock: Clock, until_ns: u64, op: F)
 where
     F: Fn(Process, rand::rngs::StdRng) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = (Process, rand::rngs::StdRng)> + Send,
 {
+    let urls = urls.to_vec();
+    drive_processes(config, move |id| Process::new(id, urls[id % urls.len()].clone()), clock, until_ns, op).await
+}
+
+/// Runs `config.processes` client processes made by `new_process` (from their id), each
+/// doing one operation at a time until the deadline.
+async fn drive_processes<P, F, Fut>(
+    config: &RunConfig,
+    new_process: impl Fn(usize) -> P,
+    clock: Clock,
+    until_ns: u64,
+    op: F,
+) where
+    P: Send + 'static,
+    F: Fn(P, rand::rngs::StdRng) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = (P, rand::rngs::StdRng)> + Send,
+{
     let mut tasks = Vec::new();
     for id in 0..config.processes {
-        let url = urls[id % urls.len()].clone();
+        let process = new_process(id);
         let op = op.clone();
         let seed = config.seed.wrapping_add(id as u64);
         tasks.push(tokio::spawn(async move {
-            let mut state = (Process::new(id, url), rand::rngs::StdRng::seed_from_u64(seed));
+            let mut state = (process, rand::rngs::StdRng::seed_from_u64(seed));
             while clock.now_ns() < until_ns {
                 state = op(state.0, state.1).await;
             }

@@ -1,5 +1,5 @@
-//! Workloads: client processes that run operations through Redis against the gateways and
-//! record every operation with its invocation and completion times.
+//! Workloads: client processes that run operations through Redis (or S3: [`s3`]) against the
+//! gateways and record every operation with its invocation and completion times.
 //!
 //! An error whose effect is unknown (timeout, broken connection, or a write the gateway
 //! gave up on) is recorded as `Info`: it may or may not have happened. An operation that
@@ -18,8 +18,12 @@ use tokio::sync::Mutex;
 use crate::history::{BankOp, Mop, Op, Outcome, RegisterOp, Txn};
 use crate::Clock;
 
+pub mod s3;
+
 /// How long one operation may take before it is recorded as indeterminate.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a process waits after failing to connect before its operation is recorded.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -27,6 +31,8 @@ pub enum Workload {
     Register,
     ListAppend,
     Bank,
+    /// Objects of one bucket as registers, through S3 ([`s3`]).
+    S3Register,
 }
 
 impl std::str::FromStr for Workload {
@@ -36,8 +42,8 @@ impl std::str::FromStr for Workload {
             "register" => Ok(Workload::Register),
             "list-append" => Ok(Workload::ListAppend),
             "bank" => Ok(Workload::Bank),
-            "s3-register" => Err("s3-register needs the S3 API, which is not built yet".into()),
-            other => Err(format!("unknown workload {other:?} (register, list-append, bank)")),
+            "s3-register" => Ok(Workload::S3Register),
+            other => Err(format!("unknown workload {other:?} (register, list-append, bank, s3-register)")),
         }
     }
 }
@@ -69,6 +75,7 @@ impl Workload {
             Workload::Register => (1..REGISTER_KEYS).map(register_key).collect(),
             Workload::ListAppend => (1..LIST_KEYS).map(list_key).collect(),
             Workload::Bank => (1..ACCOUNTS).map(account).collect(),
+            Workload::S3Register => return s3::split_keys(),
         };
         keys.into_iter().map(|k| format!("R{k}").into_bytes()).collect()
     }
@@ -97,6 +104,11 @@ impl Process {
     async fn conn(&mut self) -> Option<&mut MultiplexedConnection> {
         if self.conn.is_none() {
             self.conn = connect(&self.url).await;
+            if self.conn.is_none() {
+                // A gateway that is down refuses at once: without a pause the process would
+                // flood the history with failed operations (gateway-kill).
+                tokio::time::sleep(CONNECT_BACKOFF).await;
+            }
         }
         self.conn.as_mut()
     }

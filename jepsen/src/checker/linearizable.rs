@@ -10,7 +10,8 @@
 //!   return is +∞ and the search may linearize them or leave them out. An `Info` read
 //!   constrains nothing and is dropped.
 //! - The register starts absent (`None`). An `Ok` read returns the current value (`None`
-//!   only before any write, as there is no delete); a write sets it; an `Ok` CAS asserts
+//!   when absent: before any write, or after a delete); a write sets it; a delete makes it
+//!   absent again (a write of "absent": the S3 register's DeleteObject); an `Ok` CAS asserts
 //!   the register held `from` and sets `to`.
 //! - An `Ok` operation without a return time is treated as returning at +∞ (it must
 //!   still take effect). Operations whose times merely touch count as concurrent.
@@ -70,6 +71,8 @@ pub enum RegisterCall {
         from: i64,
         to: i64,
     },
+    /// Makes the register absent.
+    Delete,
 }
 
 /// The sequential specification of one register that starts absent.
@@ -89,18 +92,19 @@ impl Model for Register {
             RegisterCall::Read(v) => (v == *state).then_some(*state),
             RegisterCall::Write(v) => Some(Some(v)),
             RegisterCall::Cas { from, to } => (*state == Some(from)).then_some(Some(to)),
+            RegisterCall::Delete => Some(None),
         }
     }
 
     fn is_blind_write(&self, op: &RegisterCall) -> bool {
-        matches!(op, RegisterCall::Write(_))
+        matches!(op, RegisterCall::Write(_) | RegisterCall::Delete)
     }
 
     fn is_read_only(&self, op: &RegisterCall) -> bool {
         match *op {
             RegisterCall::Read(_) => true,
             RegisterCall::Cas { from, to } => from == to,
-            RegisterCall::Write(_) => false,
+            RegisterCall::Write(_) | RegisterCall::Delete => false,
         }
     }
 }
@@ -174,6 +178,7 @@ fn register_call(value: &RegisterOp) -> RegisterCall {
         RegisterOp::Read { value, .. } => RegisterCall::Read(value),
         RegisterOp::Write { value, .. } => RegisterCall::Write(value),
         RegisterOp::Cas { from, to, .. } => RegisterCall::Cas { from, to },
+        RegisterOp::Delete { .. } => RegisterCall::Delete,
     }
 }
 
@@ -202,7 +207,8 @@ fn nonlinearizable(
         possible.push(match (f.state, writer) {
             (Some(v), Some(w)) => format!("{v} (written by {})", describe(&history[w])),
             (Some(v), None) => v.to_string(),
-            (None, _) => "nothing (no write has taken effect)".to_string(),
+            (None, Some(w)) => format!("nothing (deleted by {})", describe(&history[w])),
+            (None, None) => "nothing (no write has taken effect)".to_string(),
         });
         witness.push(json!({
             "role": "possible-value",
@@ -215,11 +221,13 @@ fn nonlinearizable(
         possible.push_str(", or some other values");
     }
 
+    // `expected`: the state the culprit saw (`Some(None)`: absent), when it saw one.
     let (what, expected) = match op.value {
-        RegisterOp::Read { value: Some(v), .. } => (format!("returned {v}"), Some(v)),
-        RegisterOp::Read { value: None, .. } => ("returned nothing (the key absent)".to_string(), None),
-        RegisterOp::Cas { from, to, .. } => (format!("changed {from} to {to}"), Some(from)),
+        RegisterOp::Read { value: Some(v), .. } => (format!("returned {v}"), Some(Some(v))),
+        RegisterOp::Read { value: None, .. } => ("returned nothing (the key absent)".to_string(), Some(None)),
+        RegisterOp::Cas { from, to, .. } => (format!("changed {from} to {to}"), Some(Some(from))),
         RegisterOp::Write { value, .. } => (format!("wrote {value}"), None),
+        RegisterOp::Delete { .. } => ("deleted the key".to_string(), None),
     };
     let prefix = &stuck.frontiers[0].prefix;
     // Did it have a chance to take effect before some of the operations in the prefix?
@@ -236,8 +244,10 @@ fn nonlinearizable(
         },
     );
 
-    // Who could have produced the value the culprit saw.
-    if let Some(v) = expected {
+    // Who could have produced the value the culprit saw. An absent key needs no producer
+    // (every register starts absent), so only deletes are named, and only if there are any.
+    let has_deletes = || history.iter().any(|o| o.value.key() == key && matches!(o.value, RegisterOp::Delete { .. }));
+    if let Some(v) = expected.filter(|v| v.is_some() || has_deletes()) {
         let (mut before, mut after, mut failed) = (Vec::new(), Vec::new(), Vec::new());
         for (i, o) in history.iter().enumerate() {
             if i == culprit || o.value.key() != key || writes(&o.value) != Some(v) {
@@ -257,18 +267,23 @@ fn nonlinearizable(
             let names: Vec<String> = list.iter().take(3).map(|&i| describe(&history[i])).collect();
             join_with(&names, "and")
         };
+        // "1 was written" / "the key was deleted".
+        let (subject, written) = match v {
+            Some(v) => (v.to_string(), "written"),
+            None => ("the key".to_string(), "deleted"),
+        };
         let (sentence, writers) = if !before.is_empty() {
             let s = match before.len() {
-                1..=3 => format!("{v} was written by {}", shown(&before)),
-                n => format!("{v} was written by {n} operations, the latest {}", shown(&before)),
+                1..=3 => format!("{subject} was {written} by {}", shown(&before)),
+                n => format!("{subject} was {written} by {n} operations, the latest {}", shown(&before)),
             };
             (s, before)
         } else if !after.is_empty() {
-            (format!("{v} was only written after it returned, by {}", shown(&after)), after)
+            (format!("{subject} was only {written} after it returned, by {}", shown(&after)), after)
         } else if !failed.is_empty() {
-            (format!("{v} was only written by operations reported as failed: {}", shown(&failed)), failed)
+            (format!("{subject} was only {written} by operations reported as failed: {}", shown(&failed)), failed)
         } else {
-            (format!("no operation ever wrote {v}"), Vec::new())
+            (format!("no operation ever wrote {subject}"), Vec::new())
         };
         explanation.push(' ');
         explanation.push_str(&capitalized(&sentence));
@@ -312,12 +327,13 @@ fn nonlinearizable(
     Anomaly { kind: "nonlinearizable".into(), explanation, witness }
 }
 
-/// The value an operation sets the register to, if it writes.
-fn writes(op: &RegisterOp) -> Option<i64> {
+/// The state an operation sets the register to, if it writes (`Some(None)`: a delete).
+fn writes(op: &RegisterOp) -> Option<Option<i64>> {
     match *op {
         RegisterOp::Read { .. } => None,
-        RegisterOp::Write { value, .. } => Some(value),
-        RegisterOp::Cas { to, .. } => Some(to),
+        RegisterOp::Write { value, .. } => Some(Some(value)),
+        RegisterOp::Cas { to, .. } => Some(Some(to)),
+        RegisterOp::Delete { .. } => Some(None),
     }
 }
 
@@ -331,6 +347,7 @@ fn describe(op: &Op<RegisterOp>) -> String {
         RegisterOp::Read { .. } => "read".to_string(),
         RegisterOp::Write { value, .. } => format!("write of {value}"),
         RegisterOp::Cas { from, to, .. } => format!("cas {from}→{to}"),
+        RegisterOp::Delete { .. } => "delete".to_string(),
     };
     let when = match (op.outcome, op.return_ns) {
         (Outcome::Info, _) => format!("(indeterminate, called at {})", ms(op.call_ns)),

@@ -37,9 +37,10 @@ fn fail(mut op: Op<RegisterOp>) -> Op<RegisterOp> {
 
 fn on(key: &str, mut op: Op<RegisterOp>) -> Op<RegisterOp> {
     match &mut op.value {
-        RegisterOp::Read { key: k, .. } | RegisterOp::Write { key: k, .. } | RegisterOp::Cas { key: k, .. } => {
-            *k = key.into()
-        }
+        RegisterOp::Read { key: k, .. }
+        | RegisterOp::Write { key: k, .. }
+        | RegisterOp::Cas { key: k, .. }
+        | RegisterOp::Delete { key: k } => *k = key.into(),
     }
     op
 }
@@ -375,6 +376,9 @@ fn simulate(
                     op.outcome = Outcome::Fail;
                 }
             }
+            RegisterOp::Delete { key } => {
+                registers.remove(key);
+            }
         }
     }
     for op in &mut history {
@@ -476,6 +480,10 @@ fn brute_force(history: &[Op<RegisterOp>]) -> bool {
                         regs.insert(key.clone(), *to);
                     }
                     held
+                }
+                RegisterOp::Delete { key } => {
+                    regs.remove(key);
+                    true
                 }
             };
             if ok {
@@ -589,6 +597,7 @@ fn agrees_with_brute_force_on_perturbed_simulated_histories() {
                 RegisterOp::Read { value, .. } => *value = rng.random_bool(0.8).then(|| rng.random_range(0..3)),
                 RegisterOp::Write { value, .. } => *value = rng.random_range(0..3),
                 RegisterOp::Cas { from, .. } => *from = rng.random_range(0..3),
+                RegisterOp::Delete { .. } => {}
             }
             let call = h[i].call_ns;
             if let Some(r) = &mut h[i].return_ns {
@@ -695,4 +704,171 @@ fn stuck_states_are_exactly_those_possible_at_the_deadline() {
         compared += 1;
     }
     assert!(compared > 500, "{compared}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Deletes (the S3 register: a delete is a write of "absent").
+
+fn delete(p: usize, call: u64, ret: u64) -> Op<RegisterOp> {
+    mk(p, call, ret, RegisterOp::Delete { key: "k".into() })
+}
+
+#[test]
+fn deletes_make_the_register_absent() {
+    assert_valid(&[write(0, 0, 10, 1), delete(1, 20, 30), read(2, 40, 50, None)]);
+    assert_valid(&[delete(0, 0, 10), read(1, 20, 30, None), write(2, 40, 50, 2), read(3, 60, 70, Some(2))]);
+    // Concurrent with a write: either order.
+    assert_valid(&[write(0, 0, 10, 1), write(1, 20, 50, 2), delete(2, 20, 50), read(3, 60, 70, Some(2))]);
+    assert_valid(&[write(0, 0, 10, 1), write(1, 20, 50, 2), delete(2, 20, 50), read(3, 60, 70, None)]);
+    // A CAS cannot see a deleted value.
+    assert_invalid(&[write(0, 0, 10, 1), delete(1, 20, 30), cas(2, 40, 50, 1, 2)]);
+}
+
+#[test]
+fn read_of_a_deleted_value() {
+    let a = assert_invalid(&[write(0, 0, 10, 1), delete(1, 20, 30), read(2, 40, 50, Some(1))]);
+    let e = &a.explanation;
+    assert!(e.contains("can only hold nothing (deleted by process 1's delete at [0.000020ms, 0.000030ms])"), "{e}");
+    assert!(e.contains("1 was written by process 0's write of 1"), "{e}");
+    let possible: Vec<_> = a.witness.iter().filter(|w| w["role"] == "possible-value").collect();
+    assert_eq!(possible.len(), 1);
+    assert!(possible[0]["value"].is_null());
+    assert_eq!(possible[0]["written_by"]["index"], 1);
+}
+
+#[test]
+fn read_of_nothing_names_the_deletes() {
+    let a = assert_invalid(&[write(0, 0, 10, 1), delete(1, 20, 30), write(2, 40, 50, 2), read(3, 60, 70, None)]);
+    let e = &a.explanation;
+    assert!(e.contains("returned nothing (the key absent)"), "{e}");
+    assert!(e.contains("The key was deleted by process 1's delete at [0.000020ms, 0.000030ms]."), "{e}");
+    assert_eq!(role_indices(&a, "wrote-expected-value"), [1]);
+    // Without any delete, absent is only the initial state and nobody is named.
+    let a = assert_invalid(&[write(0, 0, 10, 1), read(1, 20, 30, None)]);
+    assert_eq!(role_indices(&a, "wrote-expected-value"), Vec::<u64>::new());
+    assert!(!a.explanation.contains("deleted"), "{}", a.explanation);
+}
+
+#[test]
+fn indeterminate_deletes() {
+    // It may have happened...
+    assert_valid(&[write(0, 0, 10, 1), info(delete(1, 20, 30)), read(2, 40, 50, None)]);
+    // ... or not,
+    assert_valid(&[write(0, 0, 10, 1), info(delete(1, 20, 30)), read(2, 40, 50, Some(1))]);
+    // but once seen it cannot be undone,
+    assert_invalid(&[write(0, 0, 10, 1), info(delete(1, 20, 30)), read(2, 40, 50, None), read(3, 60, 70, Some(1))]);
+    // and a failed one never happened.
+    assert_invalid(&[write(0, 0, 10, 1), fail(delete(1, 20, 30)), read(2, 40, 50, None)]);
+}
+
+/// A history of a linearizable object store holding one integer per key: reads, writes of
+/// unique values and deletes, each taking effect at a random instant inside its interval
+/// (an indeterminate one: later, or never), as the S3 register workload records them.
+fn simulate_objects(rng: &mut StdRng, n_ops: usize, processes: usize, keys: usize, info: f64) -> Vec<Op<RegisterOp>> {
+    let mut clocks = vec![0u64; processes];
+    let mut effects: Vec<(u64, usize)> = Vec::new();
+    let mut history = Vec::with_capacity(n_ops);
+    for i in 0..n_ops {
+        let p = rng.random_range(0..processes);
+        let call = clocks[p] + rng.random_range(0..30);
+        let ret = call + rng.random_range(1..200);
+        clocks[p] = ret;
+        let key = format!("k{}", rng.random_range(0..keys));
+        let value = match rng.random_range(0..10) {
+            0..5 => RegisterOp::Read { key, value: None },
+            5..8 => RegisterOp::Write { key, value: i as i64 },
+            _ => RegisterOp::Delete { key },
+        };
+        let indeterminate = rng.random_bool(info);
+        let effect = if indeterminate {
+            rng.random_bool(0.5).then(|| call + rng.random_range(0..2000))
+        } else {
+            Some(rng.random_range(call..=ret))
+        };
+        if let Some(t) = effect {
+            effects.push((t, i));
+        }
+        let outcome = if indeterminate { Outcome::Info } else { Outcome::Ok };
+        history.push(Op { process: p, call_ns: call, return_ns: Some(ret), outcome, value });
+    }
+    effects.sort_unstable();
+    let mut objects: HashMap<String, i64> = HashMap::new();
+    for (_, i) in effects {
+        match &mut history[i].value {
+            RegisterOp::Read { key, value } => *value = objects.get(key).copied(),
+            RegisterOp::Write { key, value } => {
+                objects.insert(key.clone(), *value);
+            }
+            RegisterOp::Delete { key } => {
+                objects.remove(key);
+            }
+            RegisterOp::Cas { .. } => unreachable!("no CAS in an object history"),
+        }
+    }
+    for op in history.iter_mut().filter(|o| o.outcome == Outcome::Info) {
+        op.return_ns = None;
+        if let RegisterOp::Read { value, .. } = &mut op.value {
+            *value = None;
+        }
+    }
+    history
+}
+
+#[test]
+fn large_valid_object_histories() {
+    let mut rng = StdRng::seed_from_u64(46);
+    let h = simulate_objects(&mut rng, 5000, 10, 5, 0.03);
+    assert!(h.iter().any(|o| matches!(o.value, RegisterOp::Delete { .. }) && o.outcome == Outcome::Ok));
+    assert!(h.iter().any(|o| matches!(o.value, RegisterOp::Read { value: None, .. }) && o.outcome == Outcome::Ok));
+    let v = check_register(&h);
+    assert!(v.valid, "{:#?}", v.anomalies);
+}
+
+#[test]
+fn object_history_with_a_resurrected_value() {
+    let mut rng = StdRng::seed_from_u64(47);
+    let mut h = simulate_objects(&mut rng, 2000, 8, 1, 0.0);
+    // A read that saw the key absent now claims to see a value written before a delete
+    // that returned before the read began (values are unique, so nobody wrote it again).
+    let returned_before =
+        |h: &[Op<RegisterOp>], j: usize, t: u64| h[j].outcome == Outcome::Ok && h[j].return_ns < Some(t);
+    let (i, old) = (1000..h.len())
+        .filter(|&i| h[i].outcome == Outcome::Ok && h[i].value == RegisterOp::Read { key: "k0".into(), value: None })
+        .find_map(|i| {
+            let del = (0..h.len())
+                .find(|&d| matches!(h[d].value, RegisterOp::Delete { .. }) && returned_before(&h, d, h[i].call_ns))?;
+            (0..h.len()).find_map(|w| match h[w].value {
+                RegisterOp::Write { value, .. } if returned_before(&h, w, h[del].call_ns) => Some((i, value)),
+                _ => None,
+            })
+        })
+        .expect("a read of an absent key after a delete");
+    h[i].value = RegisterOp::Read { key: "k0".into(), value: Some(old) };
+    let v = check_register(&h);
+    assert!(!v.valid);
+    assert_eq!(v.anomalies.len(), 1, "{:#?}", v.anomalies);
+    assert_eq!(v.anomalies[0].kind, "nonlinearizable");
+}
+
+fn random_tiny_object_history(rng: &mut StdRng) -> Vec<Op<RegisterOp>> {
+    random_tiny_history(rng)
+        .into_iter()
+        .map(|mut op| {
+            if matches!(op.value, RegisterOp::Cas { .. }) {
+                op.value = RegisterOp::Delete { key: op.value.key().to_string() };
+            }
+            op
+        })
+        .collect()
+}
+
+#[test]
+fn agrees_with_brute_force_on_random_tiny_histories_with_deletes() {
+    let mut rng = StdRng::seed_from_u64(48);
+    let mut valid = 0;
+    let cases = 3000;
+    for _ in 0..cases {
+        valid += cross_check(&random_tiny_object_history(&mut rng)) as usize;
+    }
+    assert!(valid > cases / 5 && valid < cases * 4 / 5, "{valid} of {cases} valid");
 }
