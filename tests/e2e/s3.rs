@@ -540,7 +540,15 @@ async fn s3_multipart_upload_survives_a_leader_kill() {
     let parts = (total_mib / 5).clamp(2, 10_000);
     let part_size = (total_mib << 20) / parts;
     let mut s3 = S3Cluster::start().await;
-    let c = s3.client();
+    // S3 clients retry 503s; the part in flight at the kill may need more than the SDK's
+    // default three attempts while a loaded cluster elects and catches up a new leader.
+    let c = Client::from_conf(
+        s3.client()
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(10))
+            .build(),
+    );
     c.create_bucket().bucket("hard").send().await.unwrap();
     let upload = c.create_multipart_upload().bucket("hard").key("big").send().await.unwrap();
     let upload = upload.upload_id().unwrap().to_string();
