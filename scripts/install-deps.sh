@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh build   libclang (RocksDB's Rust bindings are generated with
 #                                   bindgen) and a C++ toolchain for RocksDB itself
 #   scripts/install-deps.sh         the above, plus redis-server and redis-tools: the reference
-#                                   server for compatibility tests, redis-cli, redis-benchmark
+#                                   server for compatibility tests, redis-cli, redis-benchmark;
+#                                   and awscli (the aws CLI v2, for the S3 end-to-end tests)
 # (`build` alone keeps Debian's redis-server service from grabbing port 6379 before
 # `strata dev` does.)
 set -euo pipefail
@@ -15,6 +16,8 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-
 if [ "$mode" != build ]; then
   command -v redis-server >/dev/null || need+=(redis-server)
   { command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null; } || need+=(redis-tools)
+  # The e2e tests run /usr/bin/aws (Debian's v2), whatever other aws is on PATH.
+  [ -x /usr/bin/aws ] || need+=(awscli)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""

@@ -30,6 +30,7 @@
 //! s3_keys = [{ access_key = "AK", secret_key = "SK" }]
 //! s3_domains = ["s3.example.com"]   # bucket.s3.example.com is virtual-host style (default: localhost)
 //! chunk_gc_ms = 60000                # S3 chunk collection; 0 = never
+//! chunk_gc_grace_ms = 60000          # S3 data younger than this is never collected
 //! ```
 
 use std::net::SocketAddr;
@@ -89,6 +90,7 @@ pub struct GatewayFile {
     #[serde(default)]
     pub s3_domains: Vec<String>,
     pub chunk_gc_ms: Option<u64>,
+    pub chunk_gc_grace_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -105,6 +107,11 @@ pub fn chunk_gc_interval(ms: Option<u64>) -> Option<std::time::Duration> {
         Some(0) => None,
         Some(ms) => Some(std::time::Duration::from_millis(ms)),
     }
+}
+
+/// The chunk GC grace period from `--chunk-gc-grace-ms` / `chunk_gc_grace_ms`.
+pub fn chunk_gc_grace(ms: Option<u64>) -> std::time::Duration {
+    ms.map_or(strata_gateway::chunk_gc::DEFAULT_GRACE, std::time::Duration::from_millis)
 }
 
 /// S3 keys from the credentials file, the file config's list and the flag pair.
@@ -244,6 +251,7 @@ pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<st
         collection_gc_interval: collection_gc_interval(args.collection_gc_ms.or(file.collection_gc_ms)),
         s3,
         chunk_gc_interval: chunk_gc_interval(args.chunk_gc_ms.or(file.chunk_gc_ms)),
+        chunk_gc_grace: chunk_gc_grace(args.chunk_gc_grace_ms.or(file.chunk_gc_grace_ms)),
     })
 }
 

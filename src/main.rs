@@ -127,6 +127,10 @@ pub struct GatewayArgs {
     /// Milliseconds between passes removing S3 chunks no object names (default 60000; 0 = never).
     #[arg(long)]
     chunk_gc_ms: Option<u64>,
+    /// S3 data younger than this many milliseconds is never collected (default 60000; lower it
+    /// only for tests: it must cover the time an upload's pending record takes to commit).
+    #[arg(long, env = "STRATA_CHUNK_GC_GRACE_MS")]
+    chunk_gc_grace_ms: Option<u64>,
 }
 
 fn init_logging(format: &str) {

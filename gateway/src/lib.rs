@@ -54,6 +54,8 @@ pub struct GatewayConfig {
     pub s3: Option<s3_server::S3Config>,
     /// How often this gateway removes chunks no S3 object names (`None`: never).
     pub chunk_gc_interval: Option<std::time::Duration>,
+    /// Data younger than this is never collected (default [`chunk_gc::DEFAULT_GRACE`]).
+    pub chunk_gc_grace: std::time::Duration,
 }
 
 /// A gateway whose listeners are bound (so ports chosen by the OS are known) but not yet
@@ -69,6 +71,7 @@ pub struct Gateway {
     pub s3_addr: Option<SocketAddr>,
     s3: Option<(TcpListener, s3_server::S3Config)>,
     chunk_gc_interval: Option<std::time::Duration>,
+    chunk_gc_grace: std::time::Duration,
     router: Arc<Router>,
     metrics: GatewayMetrics,
     ctx: Arc<ServerContext>,
@@ -118,6 +121,7 @@ impl Gateway {
             s3_addr,
             s3,
             chunk_gc_interval: config.chunk_gc_interval,
+            chunk_gc_grace: config.chunk_gc_grace,
             redis,
             grpc,
             metrics_listener,
@@ -142,7 +146,7 @@ impl Gateway {
             .map(|every| tokio::spawn(collection_gc::run(kv.clone(), every, self.metrics.clone())));
         let s3_task = self.s3.map(|(listener, config)| tokio::spawn(s3_server::serve(listener, kv.clone(), config)));
         let chunk_gc = match (self.chunk_gc_interval, s3_task.is_some()) {
-            (Some(every), true) => Some(tokio::spawn(chunk_gc::run(kv.clone(), every))),
+            (Some(every), true) => Some(tokio::spawn(chunk_gc::run(kv.clone(), every, self.chunk_gc_grace))),
             _ => None,
         };
         // One admission budget for RESP commands and gRPC calls alike.

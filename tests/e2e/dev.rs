@@ -45,7 +45,7 @@ fn interrupt(mut child: Child) {
 }
 
 /// Three consecutive free ports for the core nodes.
-fn free_port_run() -> u16 {
+pub fn free_port_run() -> u16 {
     loop {
         let base = free_port();
         if base < 65000 && (1..3).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {

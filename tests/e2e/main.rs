@@ -1,6 +1,7 @@
 //! End-to-end tests: real `strata` processes on loopback, real clients (the `redis` crate,
 //! redis-cli, raw RESP), and a real redis-server as the reference for byte-level answers.
 
+mod aws_cli;
 mod catalog;
 mod cluster;
 mod compat;

@@ -14,7 +14,9 @@ use aws_sdk_s3::Client;
 use rand::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::cluster::{free_port, Cluster};
+use aws_sdk_s3::config::http::HttpResponse;
+
+use crate::cluster::{eventually, free_port, Cluster};
 
 const ACCESS_KEY: &str = "STRATATESTKEY";
 const SECRET_KEY: &str = "strata-test-secret";
@@ -26,22 +28,16 @@ struct S3Cluster {
 
 impl S3Cluster {
     async fn start() -> Self {
+        Self::start_with(&["--chunk-gc-ms", "0"]).await
+    }
+
+    /// A cluster whose gateway gets `extra` flags on top of the S3 listener and key.
+    async fn start_with(extra: &[&str]) -> Self {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
-        let cluster = Cluster::start_with(
-            &[],
-            &[
-                "--s3-listen",
-                &listen,
-                "--s3-access-key",
-                ACCESS_KEY,
-                "--s3-secret-key",
-                SECRET_KEY,
-                "--chunk-gc-ms",
-                "0",
-            ],
-        )
-        .await;
+        let mut args = vec!["--s3-listen", &listen, "--s3-access-key", ACCESS_KEY, "--s3-secret-key", SECRET_KEY];
+        args.extend_from_slice(extra);
+        let cluster = Cluster::start_with(&[], &args).await;
         S3Cluster { cluster, port }
     }
 
@@ -69,6 +65,20 @@ fn code<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
 ) -> String {
     let err = result.expect_err("the call should fail");
     err.as_service_error().and_then(|e| e.code()).map(str::to_string).unwrap_or_else(|| format!("{err:?}"))
+}
+
+/// The status and exact body of a failed call: S3 errors are XML documents, checked byte for
+/// byte.
+fn error_body<E: std::fmt::Debug, T: std::fmt::Debug>(result: Result<T, SdkError<E, HttpResponse>>) -> (u16, String) {
+    let err = result.expect_err("the call should fail");
+    let raw = err.raw_response().unwrap_or_else(|| panic!("no response: {err:?}"));
+    let body = raw.body().bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+    (raw.status().as_u16(), body)
+}
+
+/// S3's XML error document for `code` and `message`, as s3s writes it.
+fn xml_error(code: &str, message: &str) -> String {
+    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>")
 }
 
 fn random_bytes(len: usize) -> Vec<u8> {
@@ -563,25 +573,39 @@ async fn s3_multipart_uploads() {
 }
 
 /// A multipart upload keeps going while the leader of the range holding its chunks is killed
-/// midway (the gateway retries on the new leader), and reads back whole.
+/// midway (the gateway retries on the new leader), and reads back whole. Its size is
+/// `STRATA_S3_LARGE_MIB` MiB (default 40, as 8 parts of 5 MiB) in parts of 5 MiB or more, so
+/// the same test runs at 1 GiB by hand; the bytes are checked by MD5 as they stream, so the
+/// test's memory stays at one part.
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_multipart_upload_survives_a_leader_kill() {
+    use md5::Digest;
+    let total_mib: usize = std::env::var("STRATA_S3_LARGE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let parts = (total_mib / 5).clamp(2, 10_000);
+    let part_size = (total_mib << 20) / parts;
     let mut s3 = S3Cluster::start().await;
-    let c = s3.client();
+    // S3 clients retry 503s; the part in flight at the kill may need more than the SDK's
+    // default three attempts while a loaded cluster elects and catches up a new leader.
+    let c = Client::from_conf(
+        s3.client()
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(10))
+            .build(),
+    );
     c.create_bucket().bucket("hard").send().await.unwrap();
     let upload = c.create_multipart_upload().bucket("hard").key("big").send().await.unwrap();
     let upload = upload.upload_id().unwrap().to_string();
-    const PARTS: i32 = 8;
-    let mut parts = Vec::new();
+    let mut written = md5::Md5::new();
     let mut etags = Vec::new();
-    for n in 1..=PARTS {
-        if n == PARTS / 2 {
+    for n in 1..=parts as i32 {
+        if n == parts as i32 / 2 {
             let leader = s3.cluster.wait_for_leader(None).await;
             s3.cluster.kill(leader);
         }
-        let data = random_bytes(5 * 1024 * 1024);
+        let data = random_bytes(part_size);
+        written.update(&data);
         etags.push(upload_part(&c, "hard", "big", &upload, n, &data).await);
-        parts.push(data);
     }
     let list: Vec<(i32, &str)> = etags.iter().enumerate().map(|(i, e)| (i as i32 + 1, e.as_str())).collect();
     c.complete_multipart_upload()
@@ -592,6 +616,420 @@ async fn s3_multipart_upload_survives_a_leader_kill() {
         .send()
         .await
         .expect("complete after the leader kill");
-    let whole = body_of(c.get_object().bucket("hard").key("big").send().await.unwrap()).await;
-    assert!(whole == parts.concat(), "every byte survives");
+    let got = c.get_object().bucket("hard").key("big").send().await.unwrap();
+    assert_eq!(got.content_length(), Some((parts * part_size) as i64));
+    let mut body = got.body;
+    let mut read = md5::Md5::new();
+    let mut len = 0usize;
+    while let Some(bytes) = body.try_next().await.expect("body") {
+        len += bytes.len();
+        read.update(&bytes);
+    }
+    assert_eq!(len, parts * part_size);
+    assert!(read.finalize() == written.finalize(), "every byte survives");
+}
+
+fn tag_set(tags: &[(&str, &str)]) -> aws_sdk_s3::types::Tagging {
+    let tags = tags.iter().map(|(k, v)| aws_sdk_s3::types::Tag::builder().key(*k).value(*v).build().unwrap()).collect();
+    aws_sdk_s3::types::Tagging::builder().set_tag_set(Some(tags)).build().unwrap()
+}
+
+fn pairs(tags: &[aws_sdk_s3::types::Tag]) -> Vec<(String, String)> {
+    tags.iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+}
+
+fn owned(tags: &[(&str, &str)]) -> Vec<(String, String)> {
+    tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_object_and_bucket_tagging() {
+    let s3 = S3Cluster::start().await;
+    let c = s3.client();
+    c.create_bucket().bucket("tags").send().await.unwrap();
+
+    // x-amz-tagging on PUT is what GetObjectTagging returns and GetObject counts.
+    let put = c
+        .put_object()
+        .bucket("tags")
+        .key("k")
+        .body(ByteStream::from_static(b"v"))
+        .tagging("a=1&b=two%20words")
+        .send()
+        .await
+        .unwrap();
+    let got = c.get_object_tagging().bucket("tags").key("k").send().await.unwrap();
+    assert_eq!(pairs(got.tag_set()), owned(&[("a", "1"), ("b", "two words")]));
+    let object = c.get_object().bucket("tags").key("k").send().await.unwrap();
+    assert_eq!(object.tag_count(), Some(2));
+
+    // PutObjectTagging replaces the whole set and leaves the data and ETag alone.
+    c.put_object_tagging().bucket("tags").key("k").tagging(tag_set(&[("x", "y")])).send().await.unwrap();
+    let got = c.get_object_tagging().bucket("tags").key("k").send().await.unwrap();
+    assert_eq!(pairs(got.tag_set()), owned(&[("x", "y")]));
+    let object = c.get_object().bucket("tags").key("k").send().await.unwrap();
+    assert_eq!((object.tag_count(), object.e_tag()), (Some(1), put.e_tag()));
+    assert_eq!(body_of(object).await, b"v");
+
+    // S3's limits, each an InvalidTag XML error.
+    let eleven: Vec<(String, String)> = (0..11).map(|i| (format!("k{i}"), "v".to_string())).collect();
+    let eleven: Vec<(&str, &str)> = eleven.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let too_many = c.put_object_tagging().bucket("tags").key("k").tagging(tag_set(&eleven)).send().await;
+    assert_eq!(error_body(too_many), (400, xml_error("InvalidTag", "Object tags cannot be greater than 10")));
+    let duplicate = c.put_object_tagging().bucket("tags").key("k").tagging(tag_set(&[("a", "1"), ("a", "2")])).send();
+    assert_eq!(
+        error_body(duplicate.await),
+        (400, xml_error("InvalidTag", "Cannot provide multiple Tags with the same key"))
+    );
+    let long_key = "k".repeat(129);
+    let long = c.put_object_tagging().bucket("tags").key("k").tagging(tag_set(&[(&long_key, "v")])).send().await;
+    assert_eq!(error_body(long), (400, xml_error("InvalidTag", "The TagKey you have provided is invalid")));
+    let long_value = "v".repeat(257);
+    let long = c.put_object_tagging().bucket("tags").key("k").tagging(tag_set(&[("k", &long_value)])).send().await;
+    assert_eq!(error_body(long), (400, xml_error("InvalidTag", "The TagValue you have provided is invalid")));
+    let header = c.put_object().bucket("tags").key("h").body(ByteStream::from_static(b"v")).tagging("a=1&a=2").send();
+    assert_eq!(code(header.await), "InvalidTag", "x-amz-tagging follows the same rules");
+    assert_eq!(
+        error_body(c.get_object_tagging().bucket("tags").key("missing").send().await),
+        (404, xml_error("NoSuchKey", "The specified key does not exist."))
+    );
+    let unchanged = c.get_object_tagging().bucket("tags").key("k").send().await.unwrap();
+    assert_eq!(pairs(unchanged.tag_set()), owned(&[("x", "y")]), "refused sets change nothing");
+
+    // CopyObject: COPY keeps the source's tags, REPLACE takes x-amz-tagging.
+    c.copy_object().bucket("tags").key("copied").copy_source("tags/k").send().await.unwrap();
+    let got = c.get_object_tagging().bucket("tags").key("copied").send().await.unwrap();
+    assert_eq!(pairs(got.tag_set()), owned(&[("x", "y")]));
+    c.copy_object()
+        .bucket("tags")
+        .key("replaced")
+        .copy_source("tags/k")
+        .tagging_directive(aws_sdk_s3::types::TaggingDirective::Replace)
+        .tagging("new=tag")
+        .send()
+        .await
+        .unwrap();
+    let got = c.get_object_tagging().bucket("tags").key("replaced").send().await.unwrap();
+    assert_eq!(pairs(got.tag_set()), owned(&[("new", "tag")]));
+
+    // DeleteObjectTagging empties the set.
+    c.delete_object_tagging().bucket("tags").key("k").send().await.unwrap();
+    assert!(c.get_object_tagging().bucket("tags").key("k").send().await.unwrap().tag_set().is_empty());
+    assert_eq!(c.get_object().bucket("tags").key("k").send().await.unwrap().tag_count(), None);
+
+    // Buckets: NoSuchTagSet until tagged, up to 50 tags.
+    assert_eq!(
+        error_body(c.get_bucket_tagging().bucket("tags").send().await),
+        (404, xml_error("NoSuchTagSet", "The TagSet does not exist"))
+    );
+    let fifty: Vec<(String, String)> = (0..50).map(|i| (format!("team{i:02}"), format!("{i}"))).collect();
+    let fifty: Vec<(&str, &str)> = fifty.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    c.put_bucket_tagging().bucket("tags").tagging(tag_set(&fifty)).send().await.expect("50 bucket tags");
+    let got = c.get_bucket_tagging().bucket("tags").send().await.unwrap();
+    assert_eq!(pairs(got.tag_set()), owned(&fifty));
+    let mut fifty_one = fifty.clone();
+    fifty_one.push(("one-more", "x"));
+    let too_many = c.put_bucket_tagging().bucket("tags").tagging(tag_set(&fifty_one)).send().await;
+    assert_eq!(error_body(too_many), (400, xml_error("InvalidTag", "Bucket tags cannot be greater than 50")));
+    c.delete_bucket_tagging().bucket("tags").send().await.unwrap();
+    assert_eq!(code(c.get_bucket_tagging().bucket("tags").send().await), "NoSuchTagSet");
+    assert_eq!(code(c.get_bucket_tagging().bucket("nope").send().await), "NoSuchBucket");
+    drop(s3);
+}
+
+/// Canned ACLs set after creation decide what anonymous clients may read, and read back as
+/// S3's grant lists.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_canned_acls_decide_anonymous_reads() {
+    use aws_sdk_s3::types::{
+        AccessControlPolicy, Grant, Grantee, ObjectCannedAcl, Owner, Permission, Type as GranteeType,
+    };
+    let s3 = S3Cluster::start().await;
+    let c = s3.client();
+    let host = format!("127.0.0.1:{}", s3.port);
+    c.create_bucket().bucket("acl").send().await.unwrap();
+    c.put_object().bucket("acl").key("k").body(ByteStream::from_static(b"v")).send().await.unwrap();
+    assert_eq!(raw_get(s3.port, &host, "/acl/k").await.0, 403);
+
+    // One object made public-read, then private again.
+    c.put_object_acl().bucket("acl").key("k").acl(ObjectCannedAcl::PublicRead).send().await.unwrap();
+    assert_eq!(raw_get(s3.port, &host, "/acl/k").await, (200, b"v".to_vec()));
+    let acl = c.get_object_acl().bucket("acl").key("k").send().await.unwrap();
+    let grants: Vec<(String, String)> = acl
+        .grants()
+        .iter()
+        .map(|g| {
+            let grantee = g.grantee().unwrap();
+            let who = grantee.id().or(grantee.uri()).unwrap_or_default().to_string();
+            (who, g.permission().unwrap().as_str().to_string())
+        })
+        .collect();
+    assert_eq!(
+        grants,
+        [
+            ("strata".to_string(), "FULL_CONTROL".to_string()),
+            ("http://acs.amazonaws.com/groups/global/AllUsers".to_string(), "READ".to_string())
+        ]
+    );
+    assert_eq!(raw_get(s3.port, &host, "/acl").await.0, 403, "the bucket itself stays private");
+    c.put_object_acl().bucket("acl").key("k").acl(ObjectCannedAcl::Private).send().await.unwrap();
+    assert_eq!(raw_get(s3.port, &host, "/acl/k").await.0, 403);
+    assert_eq!(c.get_object_acl().bucket("acl").key("k").send().await.unwrap().grants().len(), 1);
+
+    // The bucket made public-read with an AccessControlPolicy body equivalent to the canned
+    // ACL, then private with the header.
+    let owner = Owner::builder().id("strata").display_name("strata").build();
+    let full_control = Grant::builder()
+        .grantee(Grantee::builder().r#type(GranteeType::CanonicalUser).id("strata").build().unwrap())
+        .permission(Permission::FullControl)
+        .build();
+    let everyone_reads = Grant::builder()
+        .grantee(
+            Grantee::builder()
+                .r#type(GranteeType::Group)
+                .uri("http://acs.amazonaws.com/groups/global/AllUsers")
+                .build()
+                .unwrap(),
+        )
+        .permission(Permission::Read)
+        .build();
+    let public = AccessControlPolicy::builder()
+        .owner(owner.clone())
+        .grants(full_control.clone())
+        .grants(everyone_reads.clone())
+        .build();
+    c.put_bucket_acl().bucket("acl").access_control_policy(public).send().await.expect("public-read policy");
+    assert_eq!(raw_get(s3.port, &host, "/acl/k").await, (200, b"v".to_vec()));
+    let (status, listing) = raw_get(s3.port, &host, "/acl?list-type=2").await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&listing).contains("<Key>k</Key>"));
+    assert_eq!(c.get_bucket_acl().bucket("acl").send().await.unwrap().grants().len(), 2);
+    c.put_bucket_acl().bucket("acl").acl(BucketCannedAcl::Private).send().await.unwrap();
+    assert_eq!(raw_get(s3.port, &host, "/acl/k").await.0, 403);
+    assert_eq!(raw_get(s3.port, &host, "/acl?list-type=2").await.0, 403);
+
+    // Anything finer than the two canned ACLs is 501, and changes nothing.
+    let write_grant = Grant::builder()
+        .grantee(
+            Grantee::builder()
+                .r#type(GranteeType::Group)
+                .uri("http://acs.amazonaws.com/groups/global/AllUsers")
+                .build()
+                .unwrap(),
+        )
+        .permission(Permission::Write)
+        .build();
+    let finer = AccessControlPolicy::builder().owner(owner).grants(full_control).grants(write_grant).build();
+    let (status, body) = error_body(c.put_bucket_acl().bucket("acl").access_control_policy(finer).send().await);
+    assert_eq!(status, 501);
+    assert!(body.contains("<Code>NotImplemented</Code>"), "{body}");
+    assert_eq!(
+        code(c.put_object_acl().bucket("acl").key("k").acl(ObjectCannedAcl::AuthenticatedRead).send().await),
+        "NotImplemented"
+    );
+    assert_eq!(
+        code(
+            c.put_object_acl()
+                .bucket("acl")
+                .key("k")
+                .grant_read("uri=http://acs.amazonaws.com/groups/global/AllUsers")
+                .send()
+                .await
+        ),
+        "NotImplemented"
+    );
+    assert_eq!(raw_get(s3.port, &host, "/acl/k").await.0, 403);
+    assert_eq!(
+        code(c.put_object_acl().bucket("acl").key("missing").acl(ObjectCannedAcl::Private).send().await),
+        "NoSuchKey"
+    );
+    drop(s3);
+}
+
+/// DeleteObjects reports keys it cannot delete one by one; GetObject / HeadObject serve single
+/// parts; ListMultipartUploads folds keys with a delimiter.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_per_key_errors_part_numbers_and_upload_prefixes() {
+    let s3 = S3Cluster::start().await;
+    let c = s3.client();
+    c.create_bucket().bucket("gaps").send().await.unwrap();
+    for key in ["one", "two"] {
+        c.put_object().bucket("gaps").key(key).body(ByteStream::from_static(b"x")).send().await.unwrap();
+    }
+    let ids = vec![
+        ObjectIdentifier::builder().key("one").build().unwrap(),
+        ObjectIdentifier::builder().key("two").version_id("v123").build().unwrap(),
+        ObjectIdentifier::builder().key("k".repeat(1025)).build().unwrap(),
+    ];
+    let out = c
+        .delete_objects()
+        .bucket("gaps")
+        .delete(Delete::builder().set_objects(Some(ids.clone())).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.deleted().iter().filter_map(|d| d.key()).collect::<Vec<_>>(), ["one"]);
+    let errors: Vec<(&str, &str)> =
+        out.errors().iter().map(|e| (e.key().unwrap_or_default(), e.code().unwrap_or_default())).collect();
+    assert_eq!(errors, [("two", "NoSuchVersion"), (&*"k".repeat(1025), "KeyTooLongError")]);
+    assert_eq!(out.errors()[0].version_id(), Some("v123"));
+    c.head_object().bucket("gaps").key("two").send().await.expect("a refused key stays");
+    let quiet = c
+        .delete_objects()
+        .bucket("gaps")
+        .delete(Delete::builder().set_objects(Some(ids[1..].to_vec())).quiet(true).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(quiet.deleted().is_empty());
+    assert_eq!(quiet.errors().len(), 2, "quiet mode still lists errors");
+
+    // partNumber: a multipart object's parts in completion order; a plain object is part 1.
+    let upload = c.create_multipart_upload().bucket("gaps").key("mp").send().await.unwrap();
+    let upload = upload.upload_id().unwrap().to_string();
+    let first = random_bytes(5 * 1024 * 1024);
+    let second = random_bytes(1000);
+    let e1 = upload_part(&c, "gaps", "mp", &upload, 1, &first).await;
+    let e2 = upload_part(&c, "gaps", "mp", &upload, 2, &second).await;
+    c.complete_multipart_upload()
+        .bucket("gaps")
+        .key("mp")
+        .upload_id(&upload)
+        .multipart_upload(completed(&[(1, &e1), (2, &e2)]))
+        .send()
+        .await
+        .unwrap();
+    let total = first.len() + second.len();
+    let part = c.get_object().bucket("gaps").key("mp").part_number(2).send().await.unwrap();
+    assert_eq!(part.parts_count(), Some(2));
+    assert_eq!(part.content_range(), Some(format!("bytes {}-{}/{total}", first.len(), total - 1).as_str()));
+    assert_eq!(part.e_tag(), Some(multipart_etag(&[&first, &second]).as_str()), "the whole object's ETag");
+    assert!(body_of(part).await == second);
+    let part = c.get_object().bucket("gaps").key("mp").part_number(1).send().await.unwrap();
+    assert!(body_of(part).await == first);
+    let head = c.head_object().bucket("gaps").key("mp").part_number(1).send().await.unwrap();
+    assert_eq!((head.parts_count(), head.content_length()), (Some(2), Some(first.len() as i64)));
+    let (status, body) = error_body(c.get_object().bucket("gaps").key("mp").part_number(3).send().await);
+    assert_eq!((status, body), (416, xml_error("InvalidPartNumber", "The requested partnumber is not satisfiable")));
+    let both = c.get_object().bucket("gaps").key("mp").part_number(1).range("bytes=0-1").send().await;
+    assert_eq!(code(both), "InvalidRequest");
+    let plain = c.get_object().bucket("gaps").key("two").part_number(1).send().await.unwrap();
+    assert_eq!(plain.parts_count(), None);
+    assert_eq!(body_of(plain).await, b"x");
+    assert_eq!(code(c.get_object().bucket("gaps").key("two").part_number(2).send().await), "InvalidPartNumber");
+
+    // ListMultipartUploads with a delimiter.
+    for key in ["photos/2024/a", "photos/2024/b", "photos/2025/c", "photos/top", "readme"] {
+        c.create_multipart_upload().bucket("gaps").key(key).send().await.unwrap();
+    }
+    let listed = c.list_multipart_uploads().bucket("gaps").delimiter("/").send().await.unwrap();
+    assert_eq!(listed.common_prefixes().iter().filter_map(|p| p.prefix()).collect::<Vec<_>>(), ["photos/"]);
+    assert_eq!(listed.uploads().iter().filter_map(|u| u.key()).collect::<Vec<_>>(), ["readme"]);
+    let nested = c.list_multipart_uploads().bucket("gaps").prefix("photos/").delimiter("/").send().await.unwrap();
+    assert_eq!(
+        nested.common_prefixes().iter().filter_map(|p| p.prefix()).collect::<Vec<_>>(),
+        ["photos/2024/", "photos/2025/"]
+    );
+    assert_eq!(nested.uploads().iter().filter_map(|u| u.key()).collect::<Vec<_>>(), ["photos/top"]);
+    let page = c.list_multipart_uploads().bucket("gaps").prefix("photos/").delimiter("/").max_uploads(1).send();
+    let page = page.await.unwrap();
+    assert_eq!(page.is_truncated(), Some(true));
+    assert_eq!(page.next_key_marker(), Some("photos/2024/"));
+    let rest = c
+        .list_multipart_uploads()
+        .bucket("gaps")
+        .prefix("photos/")
+        .delimiter("/")
+        .key_marker("photos/2024/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.common_prefixes().iter().filter_map(|p| p.prefix()).collect::<Vec<_>>(), ["photos/2025/"]);
+    assert_eq!(rest.uploads().iter().filter_map(|u| u.key()).collect::<Vec<_>>(), ["photos/top"]);
+    drop(s3);
+}
+
+/// The data ids that have chunks, read straight from the core: a raw scan of the `C` prefix
+/// on the leader of the (single) range.
+async fn chunk_data_ids(cluster: &Cluster) -> std::collections::BTreeSet<u64> {
+    use strata_proto::core::{kv_client::KvClient, RequestHeader, ScanRequest};
+    eventually(Duration::from_secs(30), "a raw scan of the chunk keys", || async {
+        let (_, ranges) = cluster.wait_for_catalog(1).await;
+        let range = ranges.into_iter().next()?;
+        let leader = cluster.cores.iter().find(|c| c.id == range.leader_node_id)?;
+        let client = KvClient::connect(format!("http://{}", leader.addr)).await.ok()?;
+        let mut client = client.max_decoding_message_size(usize::MAX);
+        let request = ScanRequest {
+            header: Some(RequestHeader { range_id: range.range_id, epoch: range.epoch }),
+            start_key: bytes::Bytes::from_static(b"C"),
+            end_key: bytes::Bytes::from_static(b"D"),
+            limit: 100_000,
+            ..Default::default()
+        };
+        let response = client.scan(request).await.ok()?.into_inner();
+        if response.range_error.is_some() || response.lock.is_some() {
+            return None;
+        }
+        Some(
+            response
+                .states
+                .iter()
+                .filter(|s| s.live)
+                .filter_map(|s| Some(u64::from_be_bytes(s.key.get(1..9)?.try_into().ok()?)))
+                .collect(),
+        )
+    })
+    .await
+}
+
+/// The data ids that appeared since `before`.
+async fn new_data_ids(cluster: &Cluster, before: &std::collections::BTreeSet<u64>) -> Vec<u64> {
+    chunk_data_ids(cluster).await.difference(before).copied().collect()
+}
+
+/// Overwritten, deleted and aborted data is collected; data still named by an object (even
+/// only by a copy of a deleted object) stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_chunk_gc_collects_unnamed_data_and_keeps_live_data() {
+    let s3 = S3Cluster::start_with(&["--chunk-gc-ms", "200", "--chunk-gc-grace-ms", "1000"]).await;
+    let c = s3.client();
+    c.create_bucket().bucket("gcb").send().await.unwrap();
+    let mut ids = chunk_data_ids(&s3.cluster).await;
+    assert!(ids.is_empty(), "no chunks yet: {ids:?}");
+    let mut put = async |key: &str, data: Vec<u8>| {
+        c.put_object().bucket("gcb").key(key).body(ByteStream::from(data)).send().await.unwrap();
+        let new = new_data_ids(&s3.cluster, &ids).await;
+        assert_eq!(new.len(), 1, "one data id per PUT: {new:?}");
+        ids.insert(new[0]);
+        new[0]
+    };
+    let original = random_bytes(2 * 1024 * 1024 + 5);
+    let kept = put("original", original.clone()).await;
+    let overwritten = put("overwritten", random_bytes(1024 * 1024 + 1)).await;
+    let deleted = put("deleted", random_bytes(100)).await;
+    let latest = random_bytes(3000);
+    let current = put("overwritten", latest.clone()).await;
+    let upload = c.create_multipart_upload().bucket("gcb").key("aborted").send().await.unwrap();
+    let upload = upload.upload_id().unwrap().to_string();
+    upload_part(&c, "gcb", "aborted", &upload, 1, b"part bytes").await;
+    let part = new_data_ids(&s3.cluster, &ids).await;
+    assert_eq!(part.len(), 1);
+
+    c.copy_object().bucket("gcb").key("copy").copy_source("gcb/original").send().await.unwrap();
+    c.delete_object().bucket("gcb").key("original").send().await.unwrap();
+    c.delete_object().bucket("gcb").key("deleted").send().await.unwrap();
+    c.abort_multipart_upload().bucket("gcb").key("aborted").upload_id(&upload).send().await.unwrap();
+
+    let expected: std::collections::BTreeSet<u64> = [kept, current].into();
+    let collected = [overwritten, deleted, part[0]];
+    let remaining = eventually(Duration::from_secs(60), "the chunk GC to collect", || async {
+        let now = chunk_data_ids(&s3.cluster).await;
+        collected.iter().all(|id| !now.contains(id)).then_some(now)
+    })
+    .await;
+    assert_eq!(remaining, expected, "exactly the named data stays");
+    let copy = body_of(c.get_object().bucket("gcb").key("copy").send().await.unwrap()).await;
+    assert!(copy == original, "the copy still reads the deleted original's chunks");
+    assert!(body_of(c.get_object().bucket("gcb").key("overwritten").send().await.unwrap()).await == latest);
+    drop(s3);
 }

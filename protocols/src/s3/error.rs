@@ -12,6 +12,8 @@ pub enum S3Error {
     NoSuchBucket,
     #[error("The specified key does not exist.")]
     NoSuchKey,
+    #[error("The specified version does not exist.")]
+    NoSuchVersion,
     #[error("The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")]
     NoSuchUpload,
     #[error("The bucket you tried to delete is not empty")]
@@ -56,6 +58,14 @@ pub enum S3Error {
     MalformedXml,
     #[error("Access Denied")]
     AccessDenied,
+    #[error("{0}")]
+    InvalidTag(String),
+    #[error("The XML you provided was not well-formed or did not validate against our published schema")]
+    MalformedAcl,
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet,
+    #[error("The requested partnumber is not satisfiable")]
+    InvalidPartNumber,
     #[error("{0} is not implemented")]
     NotImplemented(&'static str),
     /// Reading the request body failed (the client went away, or its signature or checksum
@@ -77,6 +87,7 @@ impl S3Error {
             S3Error::NoSuchBucket => S3ErrorCode::NoSuchBucket,
             S3Error::NoSuchKey => S3ErrorCode::NoSuchKey,
             S3Error::NoSuchUpload => S3ErrorCode::NoSuchUpload,
+            S3Error::NoSuchVersion => S3ErrorCode::NoSuchVersion,
             S3Error::BucketNotEmpty => S3ErrorCode::BucketNotEmpty,
             S3Error::BucketAlreadyOwnedByYou => S3ErrorCode::BucketAlreadyOwnedByYou,
             S3Error::OperationAborted => S3ErrorCode::OperationAborted,
@@ -97,6 +108,10 @@ impl S3Error {
             S3Error::InvalidRequest(_) => S3ErrorCode::InvalidRequest,
             S3Error::MalformedXml => S3ErrorCode::MalformedXML,
             S3Error::AccessDenied => S3ErrorCode::AccessDenied,
+            S3Error::InvalidTag(_) => S3ErrorCode::InvalidTag,
+            S3Error::MalformedAcl => S3ErrorCode::MalformedACLError,
+            S3Error::NoSuchTagSet => S3ErrorCode::NoSuchTagSet,
+            S3Error::InvalidPartNumber => S3ErrorCode::Custom("InvalidPartNumber".into()),
             S3Error::NotImplemented(_) => S3ErrorCode::NotImplemented,
             S3Error::Body(_) => S3ErrorCode::IncompleteBody,
             S3Error::Corrupt(_) => S3ErrorCode::InternalError,
@@ -112,7 +127,11 @@ impl S3Error {
         if matches!(code, S3ErrorCode::InternalError) {
             tracing::warn!(error = %self, "s3 internal error");
         }
+        let status = self.custom_status();
         let mut wire = WireError::with_message(code, self.to_string());
+        if let Some(status) = status {
+            wire.set_status_code(status);
+        }
         if let S3Error::NotModified { etag } = &self {
             if let Ok(etag) = http::HeaderValue::from_str(etag) {
                 let mut headers = http::HeaderMap::new();
@@ -122,9 +141,15 @@ impl S3Error {
         }
         wire
     }
-}
 
-impl S3Error {
+    /// The HTTP status of codes s3s does not know (it would answer 500 for them).
+    fn custom_status(&self) -> Option<http::StatusCode> {
+        match self {
+            S3Error::InvalidPartNumber => Some(http::StatusCode::RANGE_NOT_SATISFIABLE),
+            _ => None,
+        }
+    }
+
     /// As [`into_s3s`](Self::into_s3s), naming the request in the XML body.
     pub fn into_wire(self, request_id: Option<RequestId>) -> WireError {
         let mut wire = self.into_s3s();

@@ -5,6 +5,7 @@
 //! [`access`] the keys and the anonymous-access policy; [`host`] virtual-host addressing.
 
 pub mod access;
+pub mod acl;
 pub mod checksum;
 pub mod error;
 pub mod host;
@@ -12,6 +13,7 @@ pub mod op;
 pub mod request_id;
 pub mod service;
 pub mod store;
+pub mod tags;
 
 /// The region every bucket is in.
 pub const REGION: &str = "us-east-1";

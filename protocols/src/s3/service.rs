@@ -58,4 +58,14 @@ ops! {
     abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput => abort_multipart_upload;
     list_parts(ListPartsInput) -> ListPartsOutput => list_parts;
     list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput => list_multipart_uploads;
+    get_object_tagging(GetObjectTaggingInput) -> GetObjectTaggingOutput => get_object_tagging;
+    put_object_tagging(PutObjectTaggingInput) -> PutObjectTaggingOutput => put_object_tagging;
+    delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput => delete_object_tagging;
+    get_bucket_tagging(GetBucketTaggingInput) -> GetBucketTaggingOutput => get_bucket_tagging;
+    put_bucket_tagging(PutBucketTaggingInput) -> PutBucketTaggingOutput => put_bucket_tagging;
+    delete_bucket_tagging(DeleteBucketTaggingInput) -> DeleteBucketTaggingOutput => delete_bucket_tagging;
+    get_object_acl(GetObjectAclInput) -> GetObjectAclOutput => get_object_acl;
+    put_object_acl(PutObjectAclInput) -> PutObjectAclOutput => put_object_acl;
+    get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput => get_bucket_acl;
+    put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput => put_bucket_acl;
 }

@@ -7,6 +7,7 @@ use s3s::{S3Request, S3Response};
 
 use crate::kv::{Expiry, KvStore, Mutation};
 use crate::redis::transaction::Transaction;
+use crate::s3::acl::{from_canned, AclTarget};
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::store::keys::bucket_key;
 use crate::s3::store::records::{decode, encode, BucketRecord, BucketState, CannedAcl};
@@ -19,10 +20,9 @@ pub struct CreateBucket {
 
 impl CreateBucket {
     pub fn parse(input: CreateBucketInput) -> S3Result<Self> {
-        let acl = match input.acl.as_ref().map(|a| a.as_str()) {
-            None | Some("private") => CannedAcl::Private,
-            Some("public-read") => CannedAcl::PublicRead,
-            Some(_) => return Err(S3Error::NotImplemented("canned ACLs other than private and public-read")),
+        let acl = match input.acl.as_ref() {
+            None => CannedAcl::Private,
+            Some(name) => from_canned(name.as_str(), AclTarget::Bucket)?,
         };
         Ok(CreateBucket { bucket: input.bucket, acl })
     }

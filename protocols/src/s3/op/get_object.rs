@@ -1,5 +1,6 @@
 //! GetObject: Range, If-Match / If-None-Match / If-Modified-Since / If-Unmodified-Since and
-//! the response-* header overrides; the body streams chunk by chunk.
+//! the response-* header overrides, `partNumber` (one part of a multipart object, with
+//! x-amz-mp-parts-count); the body streams chunk by chunk.
 
 use s3s::dto::{ETagCondition, GetObjectInput, GetObjectOutput, Range, StreamingBlob, Timestamp};
 use s3s::{S3Request, S3Response};
@@ -61,14 +62,48 @@ pub fn select_range(range: Option<&Range>, size: u64) -> S3Result<(u64, u64, Opt
     }
 }
 
+/// The bytes `[start, end)` of part `number` and the Content-Range to answer. A multipart
+/// object's parts are counted in the order they were completed (its segments are those parts;
+/// only the last part may be empty, and an empty part has no segment). A plain object is its
+/// own single part 1.
+pub fn select_part(manifest: &ObjectManifest, number: i32) -> S3Result<(u64, u64, Option<String>)> {
+    let parts = manifest.parts_count.unwrap_or(1);
+    let index = match u32::try_from(number) {
+        Ok(n) if (1..=parts).contains(&n) => (n - 1) as usize,
+        _ if !(1..=crate::s3::store::multipart::MAX_PART_NUMBER).contains(&number) => {
+            return Err(S3Error::InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive".into(),
+            ))
+        }
+        _ => return Err(S3Error::InvalidPartNumber),
+    };
+    let start: u64 = manifest.segments.iter().take(index).map(|s| s.size).sum();
+    let end = start + manifest.segments.get(index).map_or(0, |s| s.size);
+    let size = manifest.size;
+    let content_range = (end > start).then(|| format!("bytes {start}-{}/{size}", end - 1));
+    Ok((start, end, content_range))
+}
+
+/// The bytes a GET or HEAD selects: a part, a Range, or the whole object.
+pub fn select(
+    manifest: &ObjectManifest,
+    range: Option<&Range>,
+    part_number: Option<i32>,
+) -> S3Result<(u64, u64, Option<String>)> {
+    match (part_number, range) {
+        (Some(_), Some(_)) => {
+            Err(S3Error::InvalidRequest("Cannot specify both Range header and partNumber query parameter".into()))
+        }
+        (Some(n), None) => select_part(manifest, n),
+        (None, range) => select_range(range, manifest.size),
+    }
+}
+
 pub async fn run<K: KvStore + Clone + 'static>(
     kv: &K,
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let input = req.input;
-    if input.part_number.is_some() {
-        return Err(S3Error::NotImplemented("GetObject with partNumber"));
-    }
     let manifest = get_object(kv, &input.bucket, &input.key).await?;
     Conditions {
         if_match: input.if_match.as_ref(),
@@ -77,9 +112,9 @@ pub async fn run<K: KvStore + Clone + 'static>(
         if_unmodified_since: input.if_unmodified_since.as_ref(),
     }
     .check(&manifest)?;
-    let (start, end, content_range) = select_range(input.range.as_ref(), manifest.size)?;
+    let (start, end, content_range) = select(&manifest, input.range.as_ref(), input.part_number)?;
     let body = read_stream(kv, plan_reads(&manifest.segments, start, end));
-    let whole = content_range.is_none();
+    let whole = content_range.is_none() && input.part_number.is_none();
     let checksums = if whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED") {
         manifest.checksums.clone()
     } else {
@@ -112,4 +147,52 @@ pub async fn run<K: KvStore + Clone + 'static>(
         checksum_sha256: checksums.sha256,
         ..Default::default()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3::store::records::Segment;
+
+    fn manifest(sizes: &[u64], parts_count: Option<u32>) -> ObjectManifest {
+        ObjectManifest {
+            size: sizes.iter().sum(),
+            etag: "e".into(),
+            last_modified_ms: 0,
+            segments: sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &size)| Segment { data_id: i as u64, size, chunk_size: 4 })
+                .collect(),
+            headers: Default::default(),
+            metadata: Vec::new(),
+            checksums: Default::default(),
+            tags: Vec::new(),
+            acl: Default::default(),
+            parts_count,
+        }
+    }
+
+    #[test]
+    fn parts_of_a_multipart_object_are_its_segments() {
+        let m = manifest(&[10, 10, 3], Some(3));
+        assert_eq!(select_part(&m, 1).unwrap(), (0, 10, Some("bytes 0-9/23".into())));
+        assert_eq!(select_part(&m, 3).unwrap(), (20, 23, Some("bytes 20-22/23".into())));
+        assert!(matches!(select_part(&m, 4), Err(S3Error::InvalidPartNumber)));
+        assert!(matches!(select_part(&m, 0), Err(S3Error::InvalidArgument(_))));
+        assert!(matches!(select_part(&m, 10_001), Err(S3Error::InvalidArgument(_))));
+        // An empty last part has no segment: it selects nothing.
+        let empty_last = manifest(&[10], Some(2));
+        assert_eq!(select_part(&empty_last, 2).unwrap(), (10, 10, None));
+    }
+
+    #[test]
+    fn a_plain_object_is_its_own_part_one() {
+        let m = manifest(&[7], None);
+        assert_eq!(select_part(&m, 1).unwrap(), (0, 7, Some("bytes 0-6/7".into())));
+        assert!(matches!(select_part(&m, 2), Err(S3Error::InvalidPartNumber)));
+        let range = Range::Int { first: 0, last: Some(1) };
+        assert!(matches!(select(&m, Some(&range), Some(1)), Err(S3Error::InvalidRequest(_))));
+        assert_eq!(select(&m, Some(&range), None).unwrap().1, 2);
+    }
 }

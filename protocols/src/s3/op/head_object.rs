@@ -3,7 +3,7 @@
 use s3s::dto::{HeadObjectInput, HeadObjectOutput};
 use s3s::{S3Request, S3Response};
 
-use super::get_object::{select_range, Conditions};
+use super::get_object::{select, Conditions};
 use super::{etag, expires_out, metadata_out, timestamp};
 use crate::kv::KvStore;
 use crate::s3::error::S3Result;
@@ -19,9 +19,9 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<HeadObjectInput>) -> S3Resul
         if_unmodified_since: input.if_unmodified_since.as_ref(),
     }
     .check(&manifest)?;
-    let (start, end, content_range) = select_range(input.range.as_ref(), manifest.size)?;
-    let checksums = if content_range.is_none() && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED")
-    {
+    let (start, end, content_range) = select(&manifest, input.range.as_ref(), input.part_number)?;
+    let whole = content_range.is_none() && input.part_number.is_none();
+    let checksums = if whole && input.checksum_mode.as_ref().is_some_and(|m| m.as_str() == "ENABLED") {
         manifest.checksums.clone()
     } else {
         Default::default()

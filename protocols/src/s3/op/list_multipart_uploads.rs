@@ -1,8 +1,9 @@
 //! ListMultipartUploads: open uploads of a bucket in (key, upload id) order, with prefix,
-//! key-marker / upload-id-marker and max-uploads (delimiter folding is not applied).
+//! delimiter (keys folded into CommonPrefixes, each counted once toward max-uploads, as
+//! ListObjects does), key-marker / upload-id-marker and max-uploads.
 
 use bytes::Bytes;
-use s3s::dto::{Initiator, ListMultipartUploadsInput, ListMultipartUploadsOutput, MultipartUpload};
+use s3s::dto::{CommonPrefix, Initiator, ListMultipartUploadsInput, ListMultipartUploadsOutput, MultipartUpload};
 use s3s::{S3Request, S3Response};
 
 use super::{owner, timestamp, KeyEncoder};
@@ -10,6 +11,7 @@ use crate::kv::KvStore;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::store::get_bucket;
 use crate::s3::store::keys::{upload_of, upload_range};
+use crate::s3::store::listing::common_prefix;
 use crate::s3::store::multipart::{format_upload_id, parse_upload_id};
 use crate::s3::store::records::{decode, UploadRecord};
 
@@ -32,7 +34,13 @@ pub async fn run<K: KvStore>(
     get_bucket(kv, &input.bucket).await?;
     let ts = kv.timestamp().await?;
     let (mut from, end) = upload_range(&input.bucket, input.prefix.as_deref().unwrap_or_default());
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let delimiter = input.delimiter.as_deref().filter(|d| !d.is_empty());
     let mut uploads = Vec::new();
+    let mut prefixes: Vec<CommonPrefix> = Vec::new();
+    // The last common prefix returned, and whether it is the last entry returned.
+    let mut last_prefix: Option<String> = None;
+    let mut ends_with_prefix = false;
     let mut truncated = false;
     'scan: loop {
         let page = kv.scan_at(from.clone(), end.clone(), 1000, false, ts).await?;
@@ -46,10 +54,25 @@ pub async fn run<K: KvStore>(
             if !after_marker {
                 continue;
             }
-            if uploads.len() >= max {
+            if let Some(folded) = delimiter.and_then(|d| common_prefix(key, &prefix, d)) {
+                let already = last_prefix.as_deref() == Some(folded.as_str());
+                if already || (!key_marker.is_empty() && folded.as_str() <= key_marker.as_str()) {
+                    continue;
+                }
+                if uploads.len() + prefixes.len() >= max {
+                    truncated = true;
+                    break 'scan;
+                }
+                prefixes.push(CommonPrefix { prefix: Some(encoder.encode(&folded)) });
+                last_prefix = Some(folded);
+                ends_with_prefix = true;
+                continue;
+            }
+            if uploads.len() + prefixes.len() >= max {
                 truncated = true;
                 break 'scan;
             }
+            ends_with_prefix = false;
             let record: UploadRecord = decode(value)?;
             let who = owner();
             uploads.push(MultipartUpload {
@@ -67,8 +90,11 @@ pub async fn run<K: KvStore>(
             _ => break,
         }
     }
-    let (next_key, next_id) = match (truncated, uploads.last()) {
-        (true, Some(last)) => (last.key.clone(), last.upload_id.clone()),
+    // The next page starts after the last entry: an upload (key and id) or a common prefix
+    // (its key alone, so every upload under it is skipped).
+    let (next_key, next_id) = match (truncated, ends_with_prefix, &last_prefix, uploads.last()) {
+        (true, true, Some(prefix), _) => (Some(encoder.encode(prefix)), None),
+        (true, false, _, Some(last)) => (last.key.clone(), last.upload_id.clone()),
         _ => (None, None),
     };
     Ok(S3Response::new(ListMultipartUploadsOutput {
@@ -82,6 +108,8 @@ pub async fn run<K: KvStore>(
         next_upload_id_marker: next_id,
         encoding_type: input.encoding_type,
         uploads: Some(uploads),
+        delimiter: input.delimiter,
+        common_prefixes: (!prefixes.is_empty()).then_some(prefixes),
         ..Default::default()
     }))
 }

@@ -7,11 +7,17 @@ pub mod copy_object;
 pub mod create_bucket;
 pub mod create_multipart_upload;
 pub mod delete_bucket;
+pub mod delete_bucket_tagging;
 pub mod delete_object;
+pub mod delete_object_tagging;
 pub mod delete_objects;
+pub mod get_bucket_acl;
 pub mod get_bucket_location;
+pub mod get_bucket_tagging;
 pub mod get_bucket_versioning;
 pub mod get_object;
+pub mod get_object_acl;
+pub mod get_object_tagging;
 pub mod head_bucket;
 pub mod head_object;
 pub mod list_buckets;
@@ -20,7 +26,11 @@ pub mod list_object_versions;
 pub mod list_objects;
 pub mod list_objects_v2;
 pub mod list_parts;
+pub mod put_bucket_acl;
+pub mod put_bucket_tagging;
 pub mod put_object;
+pub mod put_object_acl;
+pub mod put_object_tagging;
 pub mod upload_part;
 pub mod upload_part_copy;
 
@@ -56,12 +66,9 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The object ACLs Strata honours; others answer 501.
 pub fn object_acl(acl: Option<&s3s::dto::ObjectCannedACL>) -> S3Result<CannedAcl> {
-    match acl.map(|a| a.as_str()) {
-        None | Some("private") | Some("bucket-owner-full-control") | Some("bucket-owner-read") => {
-            Ok(CannedAcl::Private)
-        }
-        Some("public-read") => Ok(CannedAcl::PublicRead),
-        Some(_) => Err(S3Error::NotImplemented("canned ACLs other than private and public-read")),
+    match acl {
+        None => Ok(CannedAcl::Private),
+        Some(name) => crate::s3::acl::from_canned(name.as_str(), crate::s3::acl::AclTarget::Object),
     }
 }
 
@@ -205,23 +212,17 @@ pub fn etag_matches(condition: &s3s::dto::ETagCondition, current: Option<&str>) 
     }
 }
 
-/// `x-amz-tagging: k1=v1&k2=v2` as tag pairs.
+/// `x-amz-tagging: k1=v1&k2=v2` as checked tag pairs.
 pub fn parse_tag_query(query: &str) -> S3Result<Vec<(String, String)>> {
-    let mut tags = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(&s.replace('+', " "))
-                .decode_utf8()
-                .map(|c| c.into_owned())
-                .map_err(|_| S3Error::InvalidArgument("tags must be UTF-8".into()))
-        };
-        tags.push((decode(k)?, decode(v)?));
+    crate::s3::tags::from_header(query)
+}
+
+/// Buckets are never versioned: only the `null` version (or none) may be named.
+pub fn null_version(version_id: Option<&str>) -> S3Result<()> {
+    match version_id {
+        None | Some("null") => Ok(()),
+        Some(_) => Err(S3Error::InvalidArgument("Invalid version id specified".into())),
     }
-    if tags.len() > 10 {
-        return Err(S3Error::InvalidArgument("Object tags cannot be greater than 10".into()));
-    }
-    Ok(tags)
 }
 
 #[cfg(test)]

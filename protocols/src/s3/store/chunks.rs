@@ -25,6 +25,13 @@ use crate::s3::error::{S3Error, S3Result};
 pub const CHUNK_SIZE: usize = 1 << 20;
 /// Chunk writes one upload keeps in flight.
 const WRITES_IN_FLIGHT: usize = 4;
+/// Chunk writes all uploads of this process keep in flight together. Without a shared bound,
+/// a client uploading many parts at once (the aws CLI sends 10) puts tens of MiB into the
+/// write batches of one range leader; replicating them outlasts the gateway's RPC timeout, the
+/// leader's circuit breaker opens and the uploads fail. Waiting here instead slows the
+/// clients' bodies down (TCP backpressure) and keeps each batch a few MiB.
+const GATEWAY_WRITES_IN_FLIGHT: usize = 8;
+static GATEWAY_WRITES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(GATEWAY_WRITES_IN_FLIGHT);
 /// Chunks a reader fetches ahead of the client.
 const READ_AHEAD: usize = 2;
 
@@ -79,9 +86,16 @@ where
                 if in_flight.len() >= WRITES_IN_FLIGHT {
                     join(in_flight.pop_front()).await?;
                 }
+                let permit = GATEWAY_WRITES
+                    .acquire()
+                    .await
+                    .map_err(|_| S3Error::Kv(KvError::Internal("chunk write limiter closed".into())))?;
                 let kv = kv.clone();
                 let key = chunk_key(data_id, next_index);
-                in_flight.push_back(tokio::spawn(async move { put(&kv, key, chunk).await }));
+                in_flight.push_back(tokio::spawn(async move {
+                    let _permit = permit;
+                    put(&kv, key, chunk).await
+                }));
                 next_index = next_index
                     .checked_add(1)
                     .ok_or_else(|| S3Error::InvalidRequest("the body has too many chunks".into()))?;

@@ -6,7 +6,8 @@
 //! the chunk space one data id at a time — one scan call finds the next id — and range-deletes
 //! the chunks of every id nobody names. It is safe to run on several gateways at once: data ids
 //! are never reused; a write in progress is protected by its pending record, which it writes
-//! before its first chunk, and ids younger than [`GRACE_MS`] are left alone in case the record
+//! before its first chunk, and ids younger than the grace period ([`GRACE_MS`] unless
+//! configured) are left alone in case the record
 //! is not visible at the pass's snapshot yet; a commit re-checks its pending record inside its
 //! transaction, so a pass that removed an abandoned upload's record makes that commit fail
 //! rather than name deleted chunks.
@@ -20,7 +21,8 @@ use super::records::{decode, ObjectManifest, PartRecord};
 use super::ts_to_ms;
 use crate::kv::{KvError, KvStore, Mutation};
 
-/// Chunks of data ids younger than this are never collected.
+/// Chunks of data ids younger than this are never collected (the default grace period; tests
+/// shorten it, and it must stay well above the time a pending record takes to commit).
 pub const GRACE_MS: u64 = 60_000;
 /// A pending write older than this is considered abandoned (its gateway died).
 pub const ABANDONED_AFTER_MS: u64 = 24 * 3600 * 1000;
@@ -32,8 +34,8 @@ pub struct ChunkGcPass {
     pub collected_data: u64,
 }
 
-/// One pass; see the module documentation.
-pub async fn collect_chunks<K: KvStore>(kv: &K) -> Result<ChunkGcPass, KvError> {
+/// One pass, sparing data ids younger than `grace_ms`; see the module documentation.
+pub async fn collect_chunks<K: KvStore>(kv: &K, grace_ms: u64) -> Result<ChunkGcPass, KvError> {
     let ts = kv.timestamp().await?;
     let now_ms = ts_to_ms(ts);
     let mut live = HashSet::new();
@@ -75,7 +77,7 @@ pub async fn collect_chunks<K: KvStore>(kv: &K) -> Result<ChunkGcPass, KvError> 
         let Some(first) = page.first() else { break };
         let Some(id) = data_id_of(&first.key) else { break };
         let (chunks_start, chunks_end) = chunks_of(id);
-        if !live.contains(&id) && ts_to_ms(id) + GRACE_MS < now_ms {
+        if !live.contains(&id) && ts_to_ms(id) + grace_ms < now_ms {
             kv.write(Vec::new(), vec![Mutation::DeleteRange { start: chunks_start, end: chunks_end.clone() }]).await?;
             pass.collected_data += 1;
         }

@@ -158,3 +158,51 @@ pub async fn delete_manifest<K: KvStore>(kv: &K, bucket: &str, key: &str) -> S3R
         retry.pause().await?;
     }
 }
+
+/// Rewrites the manifest of the live object at `bucket`/`key` with `change` (its tags or ACL;
+/// never its data, so the chunk GC is not concerned) in one transaction; NoSuchBucket or
+/// NoSuchKey when there is nothing to change. Returns the manifest as written.
+pub async fn update_manifest<K: KvStore>(
+    kv: &K,
+    bucket: &str,
+    key: &str,
+    change: impl Fn(&mut ObjectManifest),
+) -> S3Result<ObjectManifest> {
+    let mut retry = Retry::default();
+    loop {
+        let txn = Transaction::new(kv);
+        bucket_in(&txn, bucket).await?;
+        let value = read_one(&txn, object_key(bucket, key)).await?.ok_or(S3Error::NoSuchKey)?;
+        let mut manifest: ObjectManifest = decode(&value)?;
+        change(&mut manifest);
+        txn.write(
+            Vec::new(),
+            vec![Mutation::Put { key: object_key(bucket, key), value: encode(&manifest), expiry: Expiry::Never }],
+        )
+        .await?;
+        if commit(kv, txn).await? {
+            return Ok(manifest);
+        }
+        retry.pause().await?;
+    }
+}
+
+/// Rewrites the record of a live bucket with `change` (its tags or ACL) in one transaction;
+/// NoSuchBucket when it does not exist or is being deleted.
+pub async fn update_bucket<K: KvStore>(kv: &K, bucket: &str, change: impl Fn(&mut BucketRecord)) -> S3Result<()> {
+    let mut retry = Retry::default();
+    loop {
+        let txn = Transaction::new(kv);
+        let mut record = bucket_in(&txn, bucket).await?;
+        change(&mut record);
+        txn.write(
+            Vec::new(),
+            vec![Mutation::Put { key: bucket_key(bucket), value: encode(&record), expiry: Expiry::Never }],
+        )
+        .await?;
+        if commit(kv, txn).await? {
+            return Ok(());
+        }
+        retry.pause().await?;
+    }
+}
