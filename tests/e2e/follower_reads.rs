@@ -213,3 +213,64 @@ async fn reads_without_a_staleness_bound_are_served_by_the_leader_only() {
     .await;
     assert!(found >= 1);
 }
+
+/// Total follower reads of range 1 over the live nodes.
+async fn follower_reads_total(cluster: &Cluster) -> u64 {
+    let mut total = 0;
+    for node in [1, 2, 3] {
+        total += reads_served(cluster, node, "follower").await;
+    }
+    total
+}
+
+/// RESP: the gateway default makes new connections read with bounded staleness; READWRITE
+/// turns it off, READONLY and CLIENT STALENESS back on, and such GETs land on followers.
+#[tokio::test(flavor = "multi_thread")]
+async fn resp_connections_read_from_followers_per_gateway_default_and_client_staleness() {
+    let cluster = Cluster::start_with(&[], &["--redis-max-staleness-ms", "500"]).await;
+    let mut conn = cluster.connection().await;
+    let bound: u64 = redis::cmd("CLIENT").arg("STALENESS").query_async(&mut conn).await.unwrap();
+    assert_eq!(bound, 500, "the gateway default");
+    let _: () = redis::cmd("SET").arg("resp:key").arg("v1").query_async(&mut conn).await.unwrap();
+
+    // READWRITE: linearizable, so the value just written is read, and only by the leader.
+    let ok: String = redis::cmd("READWRITE").query_async(&mut conn).await.unwrap();
+    assert_eq!(ok, "OK");
+    let before = follower_reads_total(&cluster).await;
+    for _ in 0..30 {
+        let v: String = redis::cmd("GET").arg("resp:key").query_async(&mut conn).await.unwrap();
+        assert_eq!(v, "v1");
+    }
+    assert_eq!(follower_reads_total(&cluster).await, before, "READWRITE reads stay on the leader");
+    let bound: u64 = redis::cmd("CLIENT").arg("STALENESS").query_async(&mut conn).await.unwrap();
+    assert_eq!(bound, 0);
+
+    // READONLY (with the connection's 500 ms bound): GET and MGET spread over the replicas.
+    let ok: String = redis::cmd("READONLY").query_async(&mut conn).await.unwrap();
+    assert_eq!(ok, "OK");
+    eventually(Duration::from_secs(20), "READONLY GETs to be served by followers", || {
+        let mut conn = conn.clone();
+        let cluster = &cluster;
+        async move {
+            for _ in 0..20 {
+                let v: Option<String> = redis::cmd("GET").arg("resp:key").query_async(&mut conn).await.ok()?;
+                // Within the bound the write is visible or not yet; never anything else.
+                assert!(v.is_none() || v.as_deref() == Some("v1"), "{v:?}");
+                let _: Vec<Option<String>> =
+                    redis::cmd("MGET").arg("resp:key").arg("resp:other").query_async(&mut conn).await.ok()?;
+            }
+            (follower_reads_total(cluster).await > before).then_some(())
+        }
+    })
+    .await;
+
+    // A write acknowledged more than the bound ago is always seen.
+    let _: () = redis::cmd("SET").arg("resp:key").arg("v2").query_async(&mut conn).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    for _ in 0..30 {
+        let v: String = redis::cmd("GET").arg("resp:key").query_async(&mut conn).await.unwrap();
+        assert_eq!(v, "v2", "a write acknowledged 600 ms ago is within a 500 ms bound");
+    }
+    let err = redis::cmd("CLIENT").arg("STALENESS").arg("soon").query_async::<String>(&mut conn).await.unwrap_err();
+    assert!(err.to_string().contains("not an integer"), "{err}");
+}
