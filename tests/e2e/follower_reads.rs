@@ -60,8 +60,26 @@ fn newest_acked_before(acks: &Acks, before: Instant) -> u64 {
     acks.iter().take_while(|(_, at)| *at < before).last().map_or(0, |(seq, _)| *seq)
 }
 
+/// How the leader is taken away midway.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// kill -9.
+    Kill,
+    /// SIGSTOP: the node keeps its connections open but never answers, like a partition.
+    Freeze,
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bounded_staleness_reads_land_on_followers_respect_the_bound_and_survive_a_leader_kill() {
+    bounded_staleness_reads_under(Fault::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bounded_staleness_reads_respect_the_bound_and_fail_over_when_the_leader_freezes() {
+    bounded_staleness_reads_under(Fault::Freeze).await;
+}
+
+async fn bounded_staleness_reads_under(fault: Fault) {
     let mut cluster = Cluster::start().await;
     let leader = cluster.wait_for_leader(None).await;
     let key = Bytes::from_static(b"follower-reads:register");
@@ -134,9 +152,12 @@ async fn bounded_staleness_reads_land_on_followers_respect_the_bound_and_survive
     };
     assert!(follower_reads_before_kill > 0);
 
-    // Kill the leader: stale reads keep being served (from the survivors) and never break
-    // the bound.
-    cluster.kill(leader);
+    // Take the leader away: stale reads keep being served (from the survivors) and never
+    // break the bound.
+    match fault {
+        Fault::Kill => cluster.kill(leader),
+        Fault::Freeze => cluster.pause(leader, true),
+    }
     *killed_at.lock().unwrap() = Some(Instant::now());
     let new_leader = cluster.wait_for_leader(Some(leader)).await;
     let acked_at_kill = acks.lock().unwrap().len();
@@ -157,6 +178,9 @@ async fn bounded_staleness_reads_land_on_followers_respect_the_bound_and_survive
     writer.await.unwrap();
     for reader in readers {
         reader.await.unwrap();
+    }
+    if fault == Fault::Freeze {
+        cluster.pause(leader, false);
     }
     let violations = violations.lock().unwrap();
     assert!(violations.is_empty(), "{} stale reads broke the bound, e.g. {:?}", violations.len(), violations.first());
