@@ -182,7 +182,7 @@ async fn bounded_staleness_reads_under(fault: Fault) {
     if fault == Fault::Freeze {
         cluster.pause(leader, false);
     }
-    let violations = violations.lock().unwrap();
+    let violations = violations.lock().unwrap().clone();
     assert!(violations.is_empty(), "{} stale reads broke the bound, e.g. {:?}", violations.len(), violations.first());
     assert!(reads_ok.load(Ordering::Relaxed) > 100, "reads were served");
     // The gateway saw replicas other than the leader serve, per node.
