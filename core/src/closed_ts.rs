@@ -15,7 +15,7 @@
 //! every other range's) when it runs out, which does not wake them.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ use crate::replica::Replica;
 /// lease ran out, a ReadIndex round) before this tick gives up on it.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
+const ORACLE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A leader's promise for one range: in `term`, nothing commits at or below `ts` after log
 /// index `applied_index`.
@@ -118,6 +119,8 @@ impl ClosedState {
 /// sends the records to the peers holding those ranges, one call per peer.
 pub async fn publish_loop(node: Arc<Node>, interval: Duration) {
     let me = node.config.node_id;
+    // Per peer address: whether a publish to it is still in flight.
+    let mut sending: HashMap<String, Arc<AtomicBool>> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -133,12 +136,15 @@ pub async fn publish_loop(node: Arc<Node>, interval: Duration) {
         }
         // One oracle timestamp per node per tick, shared by all its ranges: the oracle's
         // clock, never this node's, so a node whose clock runs ahead cannot close the future.
-        let closed_ts = match node.meta_client.timestamp().await {
-            Ok(ts) => ts,
-            Err(e) => {
+        // Bounded: a meta leader that froze (or is cut off) keeps the call open, and the next
+        // tick's call goes to whichever meta leader this node knows of by then.
+        let closed_ts = match tokio::time::timeout(ORACLE_TIMEOUT, node.meta_client.timestamp()).await {
+            Ok(Ok(ts)) => ts,
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e.message(), "closed timestamps: oracle unreachable");
                 continue;
             }
+            Err(_) => continue,
         };
         let closing = leading.iter().map(|replica| async move {
             let record = tokio::time::timeout(CLOSE_TIMEOUT, replica.close_timestamp(closed_ts)).await.ok()??;
@@ -156,16 +162,26 @@ pub async fn publish_loop(node: Arc<Node>, interval: Duration) {
                 }
             }
         }
-        let sends = by_peer.into_iter().map(|(addr, ranges)| {
-            let channel = node.channels().get(&addr);
-            async move {
-                let mut client = RaftTransportClient::new(channel.ok()?);
+        for (addr, ranges) in by_peer {
+            // Not awaited: a peer that does not answer (frozen, partitioned) must not slow the
+            // ticks for the others. One send per peer at a time; a newer tick supersedes a
+            // skipped one anyway.
+            let busy = sending.entry(addr.clone()).or_insert_with(|| Arc::new(AtomicBool::new(false))).clone();
+            if busy.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let Ok(channel) = node.channels().get(&addr) else {
+                busy.store(false, Ordering::Release);
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut client = RaftTransportClient::new(channel);
                 let mut request = tonic::Request::new(pb::ClosedTimestamps { sender_node_id: me, ranges });
                 request.set_timeout(PUBLISH_TIMEOUT);
-                client.publish_closed_timestamps(request).await.ok()
-            }
-        });
-        futures::future::join_all(sends).await;
+                let _ = client.publish_closed_timestamps(request).await;
+                busy.store(false, Ordering::Release);
+            });
+        }
     }
 }
 

@@ -79,6 +79,19 @@ async fn bounded_staleness_reads_respect_the_bound_and_fail_over_when_the_leader
     bounded_staleness_reads_under(Fault::Freeze).await;
 }
 
+/// Resumes a frozen node when dropped, also when the test fails: a stopped process would
+/// never act on the SIGTERM the cluster's teardown sends it.
+struct Resume<'c> {
+    cluster: &'c Cluster,
+    node: u64,
+}
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        self.cluster.pause(self.node, false);
+    }
+}
+
 async fn bounded_staleness_reads_under(fault: Fault) {
     let mut cluster = Cluster::start().await;
     let leader = cluster.wait_for_leader(None).await;
@@ -154,10 +167,16 @@ async fn bounded_staleness_reads_under(fault: Fault) {
 
     // Take the leader away: stale reads keep being served (from the survivors) and never
     // break the bound.
-    match fault {
-        Fault::Kill => cluster.kill(leader),
-        Fault::Freeze => cluster.pause(leader, true),
-    }
+    let _resume = match fault {
+        Fault::Kill => {
+            cluster.kill(leader);
+            None
+        }
+        Fault::Freeze => {
+            cluster.pause(leader, true);
+            Some(Resume { cluster: &cluster, node: leader })
+        }
+    };
     *killed_at.lock().unwrap() = Some(Instant::now());
     let new_leader = cluster.wait_for_leader(Some(leader)).await;
     let acked_at_kill = acks.lock().unwrap().len();
@@ -178,9 +197,6 @@ async fn bounded_staleness_reads_under(fault: Fault) {
     writer.await.unwrap();
     for reader in readers {
         reader.await.unwrap();
-    }
-    if fault == Fault::Freeze {
-        cluster.pause(leader, false);
     }
     let violations = violations.lock().unwrap().clone();
     assert!(violations.is_empty(), "{} stale reads broke the bound, e.g. {:?}", violations.len(), violations.first());
