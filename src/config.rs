@@ -14,6 +14,7 @@
 //! split_keys = 0                # 0 = never split by key count
 //! split_check_ms = 10000
 //! hibernate_after_ms = 2000     # idle ranges stop heartbeating; 0 = never
+//! closed_ts_interval_ms = 50    # leaders close a timestamp for follower reads; 0 = never
 //!
 //! [gateway]
 //! core = ["127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103"]
@@ -31,6 +32,7 @@
 //! s3_domains = ["s3.example.com"]   # bucket.s3.example.com is virtual-host style (default: localhost)
 //! chunk_gc_ms = 60000                # S3 chunk collection; 0 = never
 //! chunk_gc_grace_ms = 60000          # S3 data younger than this is never collected
+//! redis_max_staleness_ms = 0         # RESP reads may be this stale (replica reads); 0 = linearizable
 //! ```
 
 use std::net::SocketAddr;
@@ -67,6 +69,7 @@ pub struct CoreFile {
     pub split_keys: Option<u64>,
     pub split_check_ms: Option<u64>,
     pub hibernate_after_ms: Option<u64>,
+    pub closed_ts_interval_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -91,6 +94,7 @@ pub struct GatewayFile {
     pub s3_domains: Vec<String>,
     pub chunk_gc_ms: Option<u64>,
     pub chunk_gc_grace_ms: Option<u64>,
+    pub redis_max_staleness_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -222,6 +226,10 @@ pub fn core_config(args: CoreArgs, file: CoreFile) -> anyhow::Result<strata_core
             0 => None,
             ms => Some(std::time::Duration::from_millis(ms)),
         },
+        closed_ts_interval: match args.closed_ts_interval_ms.or(file.closed_ts_interval_ms).unwrap_or(50) {
+            0 => None,
+            ms => Some(std::time::Duration::from_millis(ms)),
+        },
     })
 }
 
@@ -252,6 +260,7 @@ pub fn gateway_config(args: GatewayArgs, file: GatewayFile) -> anyhow::Result<st
         s3,
         chunk_gc_interval: chunk_gc_interval(args.chunk_gc_ms.or(file.chunk_gc_ms)),
         chunk_gc_grace: chunk_gc_grace(args.chunk_gc_grace_ms.or(file.chunk_gc_grace_ms)),
+        redis_max_staleness_ms: args.redis_max_staleness_ms.or(file.redis_max_staleness_ms).unwrap_or(0),
     })
 }
 

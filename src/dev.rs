@@ -136,6 +136,7 @@ pub async fn run(args: DevArgs, file: FileConfig) -> anyhow::Result<()> {
             }),
             chunk_gc_interval: crate::config::chunk_gc_interval(file.gateway.chunk_gc_ms),
             chunk_gc_grace: crate::config::chunk_gc_grace(file.gateway.chunk_gc_grace_ms),
+            redis_max_staleness_ms: file.gateway.redis_max_staleness_ms.unwrap_or(0),
         };
         match strata_gateway::Gateway::bind(config).await {
             Ok(g) => gateways.push(g),

@@ -77,6 +77,9 @@ pub struct CoreArgs {
     /// A range with no client requests for this long stops heartbeating (default 2000; 0 = never).
     #[arg(long)]
     hibernate_after_ms: Option<u64>,
+    /// How often range leaders close a timestamp for follower reads, in ms (default 50; 0 = never).
+    #[arg(long)]
+    closed_ts_interval_ms: Option<u64>,
 }
 
 #[derive(Args, Debug, Clone, Default)]
@@ -131,6 +134,10 @@ pub struct GatewayArgs {
     /// only for tests: it must cover the time an upload's pending record takes to commit).
     #[arg(long, env = "STRATA_CHUNK_GC_GRACE_MS")]
     chunk_gc_grace_ms: Option<u64>,
+    /// Staleness bound of RESP reads for new connections, in ms: above 0, GET/MGET may be
+    /// served by any replica (docs/follower-reads.md). Default 0 = linearizable.
+    #[arg(long)]
+    redis_max_staleness_ms: Option<u64>,
 }
 
 fn init_logging(format: &str) {

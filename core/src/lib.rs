@@ -5,6 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod catalog;
+pub mod closed_ts;
 pub mod gc;
 pub mod hibernate;
 pub mod hlc;

@@ -10,6 +10,12 @@ pub struct CoreMetrics {
     pub read_barrier_waiters: Histogram,
     pub raft: IntGaugeVec,
     pub gc_removed_versions: prometheus::IntCounter,
+    /// Reads served, by range and by the role of this replica when it served them.
+    pub reads: IntCounterVec,
+    /// Bounded-staleness reads refused (the gateway then reads elsewhere), by reason.
+    pub stale_reads_refused: IntCounterVec,
+    /// How far behind this node's wall clock a closed timestamp was when it arrived.
+    pub closed_ts_lag_ms: Histogram,
 }
 
 impl CoreMetrics {
@@ -43,8 +49,26 @@ impl CoreMetrics {
         let gc_removed_versions =
             prometheus::IntCounter::new("gc_removed_versions_total", "Old MVCC versions removed by GC")
                 .expect("valid metric");
+        let reads = IntCounterVec::new(
+            Opts::new("reads_total", "Reads served (Get keys batches and scans), by range and role (leader, follower)"),
+            &["range", "role"],
+        )
+        .expect("valid metric");
+        let stale_reads_refused = IntCounterVec::new(
+            Opts::new("stale_reads_refused_total", "Bounded-staleness reads refused, by reason"),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let closed_ts_lag_ms = Histogram::with_opts(
+            HistogramOpts::new("closed_ts_lag_ms", "Wall-clock age of closed timestamps when they arrive")
+                .buckets(vec![5.0, 10.0, 25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0, 2000.0]),
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(reads.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(stale_reads_refused.clone()),
+            Box::new(closed_ts_lag_ms.clone()),
+            Box::new(requests.clone()),
             Box::new(entry_commands.clone()),
             Box::new(read_barrier_waiters.clone()),
             Box::new(raft.clone()),
@@ -52,7 +76,17 @@ impl CoreMetrics {
         ] {
             registry.register(m).expect("metric registered once");
         }
-        Self { registry, requests, entry_commands, read_barrier_waiters, raft, gc_removed_versions }
+        Self {
+            registry,
+            requests,
+            entry_commands,
+            read_barrier_waiters,
+            raft,
+            gc_removed_versions,
+            reads,
+            stale_reads_refused,
+            closed_ts_lag_ms,
+        }
     }
 
     pub fn render(&self) -> String {

@@ -52,6 +52,8 @@ pub struct NodeConfig {
     pub split: SplitPolicy,
     /// Let a range's group go quiet after this long without client requests (None = never).
     pub hibernate_after: Option<Duration>,
+    /// How often range leaders close a timestamp for follower reads (None = never).
+    pub closed_ts_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -293,12 +295,16 @@ impl Node {
             .config
             .hibernate_after
             .map(|after| tokio::spawn(crate::hibernate::hibernate_loop(self.clone(), after)));
+        let closing = self
+            .config
+            .closed_ts_interval
+            .map(|interval| tokio::spawn(crate::closed_ts::publish_loop(self.clone(), interval)));
         // Without TCP_NODELAY, small gRPC replies wait for delayed ACKs (~40 ms stalls).
         let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
             let _ = tcp.set_nodelay(true);
         });
         let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
-        for task in background.into_iter().chain(hibernation) {
+        for task in background.into_iter().chain(hibernation).chain(closing) {
             task.abort();
         }
         for replica in self.replicas.all() {

@@ -20,6 +20,7 @@ use openraft::BasicNode;
 use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 
 use crate::catalog::client::MetaClient;
+use crate::closed_ts::{ClosedRecord, ClosedState};
 use crate::hlc::{self, ClockError, HybridClock};
 use crate::metrics::CoreMetrics;
 use crate::raft::state_machine::AppliedState;
@@ -85,6 +86,8 @@ pub struct Replica {
     lease: Arc<ReadLease>,
     metrics: CoreMetrics,
     pub quiet: Quiet,
+    /// The newest closed timestamp known for this range (see `crate::closed_ts`).
+    pub closed: ClosedState,
 }
 
 /// Monotonic milliseconds since the process started.
@@ -167,6 +170,7 @@ impl Replica {
             }),
             metrics,
             quiet: Quiet::default(),
+            closed: ClosedState::default(),
         });
         replica.quiet.last_activity_ms.store(mono_ms(), Ordering::Relaxed);
         tokio::spawn(propose_loop(Arc::downgrade(&replica), write_rx));
@@ -227,6 +231,35 @@ impl Replica {
         self.read_barrier().await?;
         self.ts_guard.observe_read(read_ts).await;
         Ok(())
+    }
+
+    /// Closes `ts` on this leader (see `crate::closed_ts`): later writes commit above it, and
+    /// the returned record names the applied index that holds every write at or below it.
+    /// `ts` must come from the oracle *before* this call: the record is only made while the
+    /// read lease holds, so no other leader exists then, and any later leader floors its
+    /// commit timestamps at an oracle timestamp fetched afterwards, above `ts`.
+    ///
+    /// Does not wake a hibernating range: an expired lease is renewed with one ReadIndex
+    /// round, which sends an empty append per follower and no Raft entry.
+    pub async fn close_timestamp(&self, ts: u64) -> Option<ClosedRecord> {
+        let term = self.raft.metrics().borrow().current_term;
+        self.ts_guard.observe_read(ts).await;
+        if !self.lease.is_valid(&self.raft, self.node_id) {
+            let (tx, rx) = oneshot::channel();
+            self.reads.send(tx).ok()?;
+            rx.await.ok()?.ok()?;
+        }
+        // Read after the lease was confirmed in `term`: the round (this one or an earlier one
+        // of the term) applied every entry of earlier terms, and the guard wait above applied
+        // every write of this term given a timestamp at or below `ts`.
+        let applied_index = self.applied.applied_index.load(Ordering::Acquire);
+        let m = self.raft.metrics().borrow().clone();
+        let still_leading = m.current_term == term && m.current_leader == Some(self.node_id);
+        (still_leading && self.lease.is_valid(&self.raft, self.node_id)).then_some(ClosedRecord {
+            term,
+            ts,
+            applied_index,
+        })
     }
 
     /// Chooses commit timestamps for the batch's writes that need one (see [`TsGuard`]),

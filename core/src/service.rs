@@ -9,6 +9,7 @@ use bytes::Bytes;
 use strata_proto::core as pb;
 use tonic::{Request, Response, Status};
 
+use crate::closed_ts::{self, StaleReadRefusal};
 use crate::hlc;
 use crate::mvcc;
 use crate::node::Node;
@@ -133,17 +134,34 @@ impl KvService {
                 return Ok(pb::GetResponse { range_error, ..Default::default() });
             }
         };
-        let read_ts = req.read_ts;
-        let now_ms = hlc::wall_clock_ms();
-        if read_ts != 0 && hlc::physical_ms(read_ts).saturating_add(self.retention_ms()) < now_ms {
-            // Versions below the GC horizon may be gone: such a snapshot cannot be served.
-            return Err(Status::failed_precondition("snapshot too old: read timestamp is below the GC horizon"));
-        }
-        let barrier = if read_ts == 0 { replica.read_barrier().await } else { replica.snapshot_barrier(read_ts).await };
-        if let Err(e) = barrier {
-            self.count("get", false);
-            return Ok(pb::GetResponse { range_error: replica_error(&replica, e), ..Default::default() });
-        }
+        let (read_ts, now_ms) = match &req.stale {
+            // Bounded staleness: any replica, at its closed timestamp, with no barrier. Expiry
+            // is judged at the read timestamp's physical time, as a snapshot of that instant.
+            Some(stale) => match self.stale_read_ts(&replica, stale) {
+                Ok(ts) => (ts, hlc::physical_ms(ts)),
+                Err(range_error) => {
+                    self.count("get", false);
+                    return Ok(pb::GetResponse { range_error, ..Default::default() });
+                }
+            },
+            None => {
+                let read_ts = req.read_ts;
+                let now_ms = hlc::wall_clock_ms();
+                if read_ts != 0 && hlc::physical_ms(read_ts).saturating_add(self.retention_ms()) < now_ms {
+                    // Versions below the GC horizon may be gone: such a snapshot cannot be served.
+                    return Err(Status::failed_precondition(
+                        "snapshot too old: read timestamp is below the GC horizon",
+                    ));
+                }
+                let barrier =
+                    if read_ts == 0 { replica.read_barrier().await } else { replica.snapshot_barrier(read_ts).await };
+                if let Err(e) = barrier {
+                    self.count("get", false);
+                    return Ok(pb::GetResponse { range_error: replica_error(&replica, e), ..Default::default() });
+                }
+                (read_ts, now_ms)
+            }
+        };
         // One consistent view of all the keys. A lock of a transaction that may commit below
         // the read's timestamp makes what was read uncertain: the reader settles it (see the
         // gateway's lock resolver).
@@ -156,7 +174,35 @@ impl KvService {
             states.push(state);
         }
         self.count("get", true);
-        Ok(pb::GetResponse { range_error: None, states, now_ms })
+        self.count_read(&replica);
+        let served_at = if req.stale.is_some() { read_ts } else { 0 };
+        Ok(pb::GetResponse { range_error: None, states, now_ms, read_ts: served_at })
+    }
+
+    /// The closed timestamp a bounded-staleness read is served at on this replica, or the
+    /// typed refusal the gateway answers by reading elsewhere.
+    fn stale_read_ts(&self, replica: &Replica, stale: &pb::BoundedStaleness) -> Result<u64, Option<pb::RangeError>> {
+        let term = replica.raft.metrics().borrow().current_term;
+        let applied = closed_ts::applied_index(replica);
+        replica.closed.readable_ts(term, applied, stale.min_read_ts).map_err(|refusal| {
+            let reason = match refusal {
+                StaleReadRefusal::NoClosedTimestamp => "no_closed_ts",
+                StaleReadRefusal::NotCaughtUp { .. } => "not_caught_up",
+                StaleReadRefusal::TooStale { .. } => "too_stale",
+            };
+            self.node.metrics.stale_reads_refused.with_label_values(&[reason]).inc();
+            range_error(pb::range_error::Kind::StaleReplica(pb::StaleReplica {
+                closed_ts: refusal.closed_ts(),
+                reason: refusal.to_string(),
+            }))
+        })
+    }
+
+    /// Counts a read served here, by the role this replica has now.
+    fn count_read(&self, replica: &Replica) {
+        let leading = closed_ts::is_leader(replica, self.node.config.node_id);
+        let role = if leading { "leader" } else { "follower" };
+        self.node.metrics.reads.with_label_values(&[&replica.range_id().to_string(), role]).inc();
     }
 
     /// `CheckTxnStatus` answered from a linearizable read when it needs no rollback.
@@ -374,18 +420,34 @@ impl pb::kv_server::Kv for KvService {
                 return Ok(Response::new(pb::ScanResponse { range_error, ..Default::default() }));
             }
         };
-        let read_ts = req.read_ts;
-        if read_ts != 0 && hlc::physical_ms(read_ts).saturating_add(self.retention_ms()) < hlc::wall_clock_ms() {
-            return Err(Status::failed_precondition("snapshot too old: read timestamp is below the GC horizon"));
-        }
-        let barrier = if read_ts == 0 { replica.read_barrier().await } else { replica.snapshot_barrier(read_ts).await };
-        if let Err(e) = barrier {
-            self.count("scan", false);
-            return Ok(Response::new(pb::ScanResponse {
-                range_error: replica_error(&replica, e),
-                ..Default::default()
-            }));
-        }
+        let (read_ts, now_ms) = match &req.stale {
+            Some(stale) => match self.stale_read_ts(&replica, stale) {
+                Ok(ts) => (ts, hlc::physical_ms(ts)),
+                Err(range_error) => {
+                    self.count("scan", false);
+                    return Ok(Response::new(pb::ScanResponse { range_error, ..Default::default() }));
+                }
+            },
+            None => {
+                let read_ts = req.read_ts;
+                if read_ts != 0 && hlc::physical_ms(read_ts).saturating_add(self.retention_ms()) < hlc::wall_clock_ms()
+                {
+                    return Err(Status::failed_precondition(
+                        "snapshot too old: read timestamp is below the GC horizon",
+                    ));
+                }
+                let barrier =
+                    if read_ts == 0 { replica.read_barrier().await } else { replica.snapshot_barrier(read_ts).await };
+                if let Err(e) = barrier {
+                    self.count("scan", false);
+                    return Ok(Response::new(pb::ScanResponse {
+                        range_error: replica_error(&replica, e),
+                        ..Default::default()
+                    }));
+                }
+                (read_ts, hlc::wall_clock_ms())
+            }
+        };
         let desc = replica.descriptor();
         let start = req.start_key.clone().max(desc.start_key.clone());
         let end = match (req.end_key.is_empty(), desc.end_key.is_empty()) {
@@ -396,7 +458,6 @@ impl pb::kv_server::Kv for KvService {
         let limit = if req.limit == 0 { usize::MAX } else { req.limit as usize };
         let count_only = req.count_only;
         let db = replica.db().clone();
-        let now_ms = hlc::wall_clock_ms();
         let reverse = req.reverse;
         let result = tokio::task::spawn_blocking(move || {
             let mut states = Vec::new();
@@ -432,9 +493,19 @@ impl pb::kv_server::Kv for KvService {
         .map_err(|e| Status::internal(e.to_string()))?
         .map_err(storage_status)?;
         self.count("scan", true);
+        self.count_read(&replica);
         let (states, count, resume_key, lock) = result;
         let lock = lock.map(lock_to_proto);
-        Ok(Response::new(pb::ScanResponse { range_error: None, states, count, resume_key, now_ms, lock }))
+        let served_at = if req.stale.is_some() { read_ts } else { 0 };
+        Ok(Response::new(pb::ScanResponse {
+            range_error: None,
+            states,
+            count,
+            resume_key,
+            now_ms,
+            lock,
+            read_ts: served_at,
+        }))
     }
 
     async fn write(&self, request: Request<pb::WriteRequest>) -> Result<Response<pb::WriteResponse>, Status> {
@@ -578,6 +649,14 @@ fn reply<T: serde::Serialize>(range_id: u64, value: &T) -> Result<Response<pb::R
 
 #[tonic::async_trait]
 impl pb::raft_transport_server::RaftTransport for RaftService {
+    async fn publish_closed_timestamps(
+        &self,
+        request: Request<pb::ClosedTimestamps>,
+    ) -> Result<Response<pb::ClosedTimestampsAck>, Status> {
+        closed_ts::receive(&self.node, request.into_inner());
+        Ok(Response::new(pb::ClosedTimestampsAck {}))
+    }
+
     async fn append_entries_batch(&self, request: Request<pb::RaftBatch>) -> Result<Response<pb::RaftBatch>, Status> {
         // Concurrently: each group's append is independent; they share the WAL fsync.
         let messages = request.into_inner().messages.into_iter().map(|msg| async move {

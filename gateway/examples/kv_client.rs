@@ -27,14 +27,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // RawKV: single operations, each atomic and linearizable.
     raw.put(RawPutRequest { key: "greeting".into(), value: "hello".into(), ttl_ms: 60_000 }).await?;
-    let got = raw.get(RawGetRequest { key: "greeting".into() }).await?.into_inner();
+    let got = raw.get(RawGetRequest { key: "greeting".into(), max_staleness_ms: 0 }).await?.into_inner();
     println!("greeting: found={} value={:?}", got.found, got.value);
 
     let pairs = ["user/1", "user/2", "user/3"]
         .map(|k| KvPair { key: k.as_bytes().to_vec().into(), value: "{}".into() })
         .to_vec();
     raw.batch_put(RawBatchPutRequest { pairs, ttl_ms: 0 }).await?; // all or nothing
-    let scan = RawScanRequest { start: "user/".into(), end: "user0".into(), limit: 100, reverse: true };
+    let scan =
+        RawScanRequest { start: "user/".into(), end: "user0".into(), limit: 100, reverse: true, max_staleness_ms: 0 };
     for pair in raw.scan(scan).await?.into_inner().pairs {
         println!("scanned {:?}", pair.key);
     }

@@ -33,12 +33,13 @@ const FIRST_CATALOG_WAIT: Duration = Duration::from_secs(5);
 pub struct CoreKv {
     router: Arc<Router>,
     oracle: Arc<Oracle>,
+    stale: Arc<stale::StaleReads>,
 }
 
 impl CoreKv {
     pub fn new(router: Arc<Router>) -> Self {
         let oracle = Arc::new(Oracle::new(router.clone()));
-        Self { router, oracle }
+        Self { router, oracle, stale: Default::default() }
     }
 
     pub fn metrics(&self) -> &GatewayMetrics {
@@ -155,7 +156,7 @@ impl CoreKv {
         let Some((first, rest)) = keys.split_first() else { return Ok(pb::GetResponse::default()) };
         self.router
             .with_range(first, rest, "get", |addr, route| {
-                let req = pb::GetRequest { header: Some(route.header()), keys: keys.clone(), read_ts };
+                let req = pb::GetRequest { header: Some(route.header()), keys: keys.clone(), read_ts, stale: None };
                 async move {
                     let mut resp = self.router.batched_get(&addr, req).await?;
                     Ok(Attempt::from_response(resp.range_error.take(), resp))
@@ -278,6 +279,7 @@ impl CoreKv {
                     count_only,
                     read_ts,
                     reverse,
+                    stale: None,
                 };
                 async move {
                     let mut client = client.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
@@ -455,6 +457,10 @@ impl KvStore for CoreKv {
         self.fresh_ts().await
     }
 
+    async fn get_stale(&self, keys: Vec<Bytes>, max_staleness_ms: u64) -> Result<ReadSnapshot, KvError> {
+        CoreKv::get_stale(self, &keys, max_staleness_ms).await
+    }
+
     async fn get_at(&self, keys: Vec<Bytes>, ts: u64) -> Result<ReadSnapshot, KvError> {
         if ts == 0 {
             return Err(KvError::Invalid("a snapshot read needs a timestamp".into()));
@@ -624,5 +630,6 @@ pub(crate) enum PendingLock {
 
 const LOCKED_TOO_LONG: &str = "a key is locked by a transaction that is still committing";
 
+mod stale;
 #[cfg(test)]
 mod tests;

@@ -56,6 +56,9 @@ pub struct GatewayConfig {
     pub chunk_gc_interval: Option<std::time::Duration>,
     /// Data younger than this is never collected (default [`chunk_gc::DEFAULT_GRACE`]).
     pub chunk_gc_grace: std::time::Duration,
+    /// Staleness bound RESP connections start with (0 = linearizable reads until READONLY or
+    /// CLIENT STALENESS); see docs/follower-reads.md.
+    pub redis_max_staleness_ms: u64,
 }
 
 /// A gateway whose listeners are bound (so ports chosen by the OS are known) but not yet
@@ -104,8 +107,11 @@ impl Gateway {
             strata_protocols::redis::pubsub::OutputLimits::default(),
             pubsub::PubSubMetrics::register(&metrics),
         );
-        let ctx =
-            Arc::new(ServerContext::new(redis_addr.port(), config.requirepass.clone()).with_pubsub(pubsub.clone()));
+        let ctx = Arc::new(
+            ServerContext::new(redis_addr.port(), config.requirepass.clone())
+                .with_pubsub(pubsub.clone())
+                .with_default_staleness(config.redis_max_staleness_ms),
+        );
         let advertise_grpc = config.advertise_grpc.clone().unwrap_or_else(|| grpc_addr.to_string());
         if grpc_addr.ip().is_unspecified() && config.advertise_grpc.is_none() {
             tracing::warn!(

@@ -25,6 +25,10 @@ pub struct GatewayMetrics {
     pub grpc_open_txns: IntGauge,
     pub collection_gc_passes: IntCounterVec,
     pub collection_gc_orphaned_versions: IntCounter,
+    /// Bounded-staleness read attempts by core node and outcome (served, refused, error).
+    pub stale_reads: IntCounterVec,
+    /// Bounded-staleness reads no replica could serve within the bound: read at the leader.
+    pub stale_read_fallbacks: IntCounter,
 }
 
 impl GatewayMetrics {
@@ -96,8 +100,20 @@ impl GatewayMetrics {
             "Versions of deleted, expired or overwritten collections whose sub-keys were removed",
         )
         .expect("valid metric");
+        let stale_reads = IntCounterVec::new(
+            Opts::new("stale_reads_total", "Bounded-staleness read attempts, by core node and outcome"),
+            &["node", "outcome"],
+        )
+        .expect("valid metric");
+        let stale_read_fallbacks = IntCounter::new(
+            "stale_read_fallbacks_total",
+            "Bounded-staleness reads no replica served within the bound (read at the leader instead)",
+        )
+        .expect("valid metric");
         for m in [
-            Box::new(collection_gc_passes.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(stale_reads.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(stale_read_fallbacks.clone()),
+            Box::new(collection_gc_passes.clone()),
             Box::new(collection_gc_orphaned_versions.clone()),
             Box::new(txns.clone()),
             Box::new(grpc_requests.clone()),
@@ -142,6 +158,8 @@ impl GatewayMetrics {
             grpc_open_txns,
             collection_gc_passes,
             collection_gc_orphaned_versions,
+            stale_reads,
+            stale_read_fallbacks,
         }
     }
 

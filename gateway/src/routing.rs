@@ -133,6 +133,25 @@ pub struct Router {
     budget: RetryBudget,
     breakers: Breakers,
     metrics: GatewayMetrics,
+    /// Bounded-staleness reads in flight per core node, to spread them over replicas.
+    stale_in_flight: std::sync::Mutex<HashMap<String, usize>>,
+    /// Rotates the choice among equally loaded replicas.
+    stale_turn: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts one bounded-staleness read in flight on a node until dropped.
+pub struct InFlight<'r> {
+    router: &'r Router,
+    addr: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut loads = self.router.stale_in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = loads.get_mut(&self.addr) {
+            *n = n.saturating_sub(1);
+        }
+    }
 }
 
 impl Router {
@@ -152,6 +171,8 @@ impl Router {
             budget: RetryBudget::default(),
             breakers: Breakers::new(metrics.breaker_open.clone(), metrics.breaker_trips.clone()),
             metrics,
+            stale_in_flight: Default::default(),
+            stale_turn: Default::default(),
         })
     }
 
@@ -257,6 +278,43 @@ impl Router {
     fn route(&self, descriptor: Arc<pb::RangeDescriptor>) -> Route {
         let leaders = self.leaders.read().unwrap_or_else(|e| e.into_inner());
         Route { leader: effective_leader(&descriptor, &leaders), descriptor }
+    }
+
+    /// The replicas of `route` in the order a bounded-staleness read should try them: nodes
+    /// that failed recently last, then the fewest reads in flight first, ties rotated so
+    /// that an idle gateway still spreads its reads over every replica.
+    pub fn stale_read_order(&self, route: &Route) -> Vec<String> {
+        let replicas = &route.descriptor.replicas;
+        if replicas.is_empty() {
+            return Vec::new();
+        }
+        let turn = self.stale_turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let failed = self.failed.read().unwrap_or_else(|e| e.into_inner());
+        let loads = self.stale_in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut order: Vec<(bool, usize, usize, String)> = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let suspect = failed.get(&r.addr).is_some_and(|t| t.elapsed() <= SUSPECT_FOR);
+                let load = loads.get(&r.addr).copied().unwrap_or(0);
+                let rotation = (i + replicas.len() - turn % replicas.len()) % replicas.len();
+                (suspect, load, rotation, r.addr.clone())
+            })
+            .collect();
+        order.sort();
+        order.into_iter().map(|(_, _, _, addr)| addr).collect()
+    }
+
+    /// Marks a bounded-staleness read in flight on `addr` until the guard drops.
+    pub fn stale_read_started(&self, addr: &str) -> InFlight<'_> {
+        *self.stale_in_flight.lock().unwrap_or_else(|e| e.into_inner()).entry(addr.to_string()).or_default() += 1;
+        InFlight { router: self, addr: addr.to_string() }
+    }
+
+    /// Remembers that `addr` failed in transport, so reads avoid it for a while.
+    pub fn mark_failed(&self, addr: &str) {
+        self.metrics.core_transport_errors.inc();
+        self.failed.write().unwrap_or_else(|e| e.into_inner()).insert(addr.to_string(), Instant::now());
     }
 
     /// Records what the core told us about a range's leader, unless we already know of a
@@ -469,6 +527,8 @@ impl Router {
                 self.forget_leader(route, 0);
                 false
             }
+            // Only bounded-staleness reads get it, and they never go through this loop.
+            Some(Kind::StaleReplica(_)) => false,
         }
     }
 }

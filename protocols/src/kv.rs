@@ -191,6 +191,19 @@ pub trait KvStore: Send + Sync {
         ts: u64,
     ) -> impl Future<Output = Result<Vec<ScannedKey>, KvError>> + Send;
 
+    /// Reads each key at a snapshot that misses no write acknowledged more than
+    /// `max_staleness_ms` before the call (bounded staleness; docs/follower-reads.md). Any
+    /// replica may serve it, so such reads spread over followers. 0 = linearizable, like
+    /// [`KvStore::get`], which is also what stores without replicas do.
+    fn get_stale(
+        &self,
+        keys: Vec<Bytes>,
+        max_staleness_ms: u64,
+    ) -> impl Future<Output = Result<ReadSnapshot, KvError>> + Send {
+        let _ = max_staleness_ms;
+        self.get(keys)
+    }
+
     /// True when this store is an open transaction that buffers writes (MULTI/EXEC, a Lua
     /// script): multi-step commands then run inside it instead of opening their own.
     fn in_transaction(&self) -> bool {

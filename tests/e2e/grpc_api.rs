@@ -35,7 +35,7 @@ async fn put(raw: &mut RawKvClient<Channel>, key: &str, value: &str) {
 }
 
 async fn get(raw: &mut RawKvClient<Channel>, key: &str) -> Option<Bytes> {
-    let resp = raw.get(RawGetRequest { key: b(key) }).await.expect("get").into_inner();
+    let resp = raw.get(RawGetRequest { key: b(key), max_staleness_ms: 0 }).await.expect("get").into_inner();
     resp.found.then_some(resp.value)
 }
 
@@ -46,8 +46,11 @@ async fn scan(
     limit: u32,
     reverse: bool,
 ) -> (Vec<String>, bool) {
-    let resp =
-        raw.scan(RawScanRequest { start: b(start), end: b(end), limit, reverse }).await.expect("scan").into_inner();
+    let resp = raw
+        .scan(RawScanRequest { start: b(start), end: b(end), limit, reverse, max_staleness_ms: 0 })
+        .await
+        .expect("scan")
+        .into_inner();
     (pairs(&resp.pairs), resp.more)
 }
 
@@ -116,12 +119,12 @@ async fn raw_kv_reads_writes_scans_and_compares_across_ranges() {
     assert_eq!(get(&mut poll, "long").await, Some(b("lived")));
 
     // Bad input.
-    assert_eq!(code(raw.get(RawGetRequest { key: Bytes::new() }).await), Code::InvalidArgument);
+    assert_eq!(code(raw.get(RawGetRequest { key: Bytes::new(), max_staleness_ms: 0 }).await), Code::InvalidArgument);
     let huge_key = Bytes::from(vec![b'k'; 64 * 1024 + 1]);
     assert_eq!(code(raw.put(RawPutRequest { key: huge_key, value: b("v"), ttl_ms: 0 }).await), Code::InvalidArgument);
-    let bad_range = RawScanRequest { start: b("b"), end: b("a"), limit: 10, reverse: false };
+    let bad_range = RawScanRequest { start: b("b"), end: b("a"), limit: 10, reverse: false, max_staleness_ms: 0 };
     assert_eq!(code(raw.scan(bad_range).await), Code::InvalidArgument);
-    let big_limit = RawScanRequest { start: b(""), end: b(""), limit: 10_001, reverse: false };
+    let big_limit = RawScanRequest { start: b(""), end: b(""), limit: 10_001, reverse: false, max_staleness_ms: 0 };
     assert_eq!(code(raw.scan(big_limit).await), Code::InvalidArgument);
     let bad_delete = RawDeleteRangeRequest { start: b("b"), end: b("b") };
     assert_eq!(code(raw.delete_range(bad_delete).await), Code::InvalidArgument);
@@ -137,7 +140,8 @@ async fn raw_kv_reads_writes_scans_and_compares_across_ranges() {
     let pairs_in = ["a1", "k5", "p3", "x9", "zz"].map(|k| KvPair { key: b(k), value: b(&format!("v-{k}")) });
     raw.batch_put(RawBatchPutRequest { pairs: pairs_in.to_vec(), ttl_ms: 0 }).await.expect("batch put");
     let keys = ["zz", "missing", "a1", "p3", "zz"].map(b).to_vec();
-    let results = raw.batch_get(RawBatchGetRequest { keys }).await.expect("batch get").into_inner().results;
+    let results =
+        raw.batch_get(RawBatchGetRequest { keys, max_staleness_ms: 0 }).await.expect("batch get").into_inner().results;
     let seen: Vec<_> = results.iter().map(|r| (String::from_utf8_lossy(&r.key).to_string(), r.found)).collect();
     let expected = [("zz", true), ("missing", false), ("a1", true), ("p3", true), ("zz", true)];
     assert_eq!(seen, expected.map(|(k, f)| (k.to_string(), f)));

@@ -8,6 +8,7 @@ mod compat;
 mod dev;
 mod durability;
 mod expiry;
+mod follower_reads;
 mod grpc_api;
 mod hashset;
 mod hot_keys;

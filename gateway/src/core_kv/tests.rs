@@ -82,7 +82,7 @@ impl FakeCore {
                 None => pb::KeyState { key: k.clone(), ..Default::default() },
             })
             .collect();
-        pb::GetResponse { range_error: None, states, now_ms: 1_000 + range_id }
+        pb::GetResponse { range_error: None, states, now_ms: 1_000 + range_id, read_ts: 0 }
     }
 
     fn write_one(&self, mut req: pb::WriteRequest) -> pb::WriteResponse {

@@ -229,6 +229,17 @@ pub(crate) async fn scan(
     Ok(merge(stored, fetch, spec, overlay))
 }
 
+/// Scans `spec` with bounded staleness (see [`CoreKv::scan_stale`]).
+pub(crate) async fn scan_stale(
+    kv: &CoreKv,
+    spec: &ScanSpec,
+    max_staleness_ms: u64,
+) -> Result<(Vec<KvPair>, bool), ApiError> {
+    let (kv_start, kv_end) = grpc_kv::kv_range(&spec.start, &spec.end);
+    let stored = kv.scan_stale(kv_start, kv_end, spec.limit, spec.reverse, max_staleness_ms).await?;
+    Ok(merge(stored, spec.limit, spec, &BTreeMap::new()))
+}
+
 fn in_spec<'a>(
     spec: &ScanSpec,
     overlay: &'a BTreeMap<Bytes, Option<Bytes>>,

@@ -16,7 +16,9 @@ use strata_protocols::kv::{Condition, KvStore, Mutation, WriteOutcome};
 use tonic::{Request, Response, Status};
 
 use super::errors::{unconditional, ApiError};
-use super::{check_batch, check_key, check_range, check_response_size, check_value, expiry, scan, Api, ScanSpec};
+use super::{
+    check_batch, check_key, check_range, check_response_size, check_value, expiry, scan, scan_stale, Api, ScanSpec,
+};
 use crate::core_kv::CoreKv;
 
 /// Rounds of read-compare-write before a contended CompareAndSwap gives up (UNAVAILABLE).
@@ -27,12 +29,12 @@ pub struct RawService(pub Api);
 #[tonic::async_trait]
 impl RawKv for RawService {
     async fn get(&self, request: Request<RawGetRequest>) -> Result<Response<RawGetResponse>, Status> {
-        let key = request.into_inner().key;
+        let RawGetRequest { key, max_staleness_ms } = request.into_inner();
         let kv = self.0.kv.clone();
         self.0
             .call("raw.get", async move {
                 check_key(&key)?;
-                let snapshot = kv.get(vec![kv_key(&key)]).await?;
+                let snapshot = kv.get_stale(&[kv_key(&key)], max_staleness_ms).await?;
                 let value = snapshot.states.into_iter().next().and_then(|s| s.value);
                 Ok(RawGetResponse { found: value.is_some(), value: value.unwrap_or_default() })
             })
@@ -40,7 +42,7 @@ impl RawKv for RawService {
     }
 
     async fn batch_get(&self, request: Request<RawBatchGetRequest>) -> Result<Response<RawBatchGetResponse>, Status> {
-        let keys = request.into_inner().keys;
+        let RawBatchGetRequest { keys, max_staleness_ms } = request.into_inner();
         let kv = self.0.kv.clone();
         self.0
             .call("raw.batch_get", async move {
@@ -49,7 +51,8 @@ impl RawKv for RawService {
                 if keys.is_empty() {
                     return Ok(RawBatchGetResponse::default());
                 }
-                let snapshot = kv.get(keys.iter().map(|k| kv_key(k)).collect()).await?;
+                let kv_keys: Vec<Bytes> = keys.iter().map(|k| kv_key(k)).collect();
+                let snapshot = kv.get_stale(&kv_keys, max_staleness_ms).await?;
                 let results: Vec<KeyValue> = keys
                     .into_iter()
                     .zip(snapshot.states)
@@ -131,12 +134,16 @@ impl RawKv for RawService {
     }
 
     async fn scan(&self, request: Request<RawScanRequest>) -> Result<Response<RawScanResponse>, Status> {
-        let RawScanRequest { start, end, limit, reverse } = request.into_inner();
+        let RawScanRequest { start, end, limit, reverse, max_staleness_ms } = request.into_inner();
         let kv = self.0.kv.clone();
         self.0
             .call("raw.scan", async move {
                 let spec = ScanSpec::new(start, end, limit, reverse)?;
-                let (pairs, more) = scan(&kv, &spec, 0, &Default::default()).await?;
+                let (pairs, more) = if max_staleness_ms == 0 {
+                    scan(&kv, &spec, 0, &Default::default()).await?
+                } else {
+                    scan_stale(&kv, &spec, max_staleness_ms).await?
+                };
                 Ok(RawScanResponse { pairs, more })
             })
             .await

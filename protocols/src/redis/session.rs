@@ -58,6 +58,9 @@ pub struct ServerContext {
     pub(crate) stats: CommandStats,
     /// Unix seconds at start (LASTSAVE, `rdb_last_save_time`).
     pub started_unix: u64,
+    /// Bounded-staleness bound new connections start with (0 = linearizable reads); see
+    /// `command::replica_reads`.
+    pub default_max_staleness_ms: u64,
 }
 
 impl ServerContext {
@@ -83,7 +86,14 @@ impl ServerContext {
             config: ConfigStore::default(),
             stats: CommandStats::default(),
             started_unix: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+            default_max_staleness_ms: 0,
         }
+    }
+
+    /// New connections read with this staleness bound (replica reads on when above 0).
+    pub fn with_default_staleness(mut self, max_staleness_ms: u64) -> Self {
+        self.default_max_staleness_ms = max_staleness_ms;
+        self
     }
 
     pub fn with_pubsub(mut self, pubsub: Arc<dyn PubSub>) -> Self {
@@ -161,6 +171,15 @@ pub struct Session {
     pub no_evict: bool,
     /// CLIENT REPLY state; see [`Session::should_reply`].
     pub(crate) reply_mode: ReplyMode,
+    /// READONLY / READWRITE / CLIENT STALENESS; see [`Session::read_staleness_ms`].
+    pub(crate) replica_reads: ReplicaReadMode,
+}
+
+/// Whether this connection's reads may be served by replicas, and with what bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ReplicaReadMode {
+    pub(crate) allowed: bool,
+    pub(crate) max_staleness_ms: u64,
 }
 
 /// CLIENT REPLY ON | OFF | SKIP.
@@ -217,6 +236,19 @@ impl Session {
             conn: None,
             no_evict: false,
             reply_mode: ReplyMode::On,
+            replica_reads: ReplicaReadMode {
+                allowed: ctx.default_max_staleness_ms > 0,
+                max_staleness_ms: ctx.default_max_staleness_ms,
+            },
+        }
+    }
+
+    /// The staleness bound of this connection's plain reads (GET, MGET); 0 = linearizable.
+    pub fn read_staleness_ms(&self) -> u64 {
+        if self.replica_reads.allowed {
+            self.replica_reads.max_staleness_ms
+        } else {
+            0
         }
     }
 

@@ -18,8 +18,9 @@ impl Get {
         Ok(Get { key: arg(args, 1)? })
     }
 
-    pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
-        let snapshot = kv.get(vec![kv_key(&self.key)]).await?;
+    /// `max_staleness_ms` above 0 allows a bounded-staleness read (READONLY connections).
+    pub async fn apply<K: KvStore>(self, kv: &K, max_staleness_ms: u64) -> Result<Reply, RedisError> {
+        let snapshot = kv.get_stale(vec![kv_key(&self.key)], max_staleness_ms).await?;
         let state = snapshot.states.first().cloned().unwrap_or_default();
         Ok(Reply::bulk_or_null(read_string(&state)?))
     }

@@ -17,8 +17,9 @@ impl MGet {
         MGet { keys: args.get(1..).unwrap_or_default().to_vec() }
     }
 
-    pub async fn apply<K: KvStore>(self, kv: &K) -> Result<Reply, RedisError> {
-        let snapshot = kv.get(self.keys.iter().map(|k| kv_key(k)).collect()).await?;
+    /// `max_staleness_ms` above 0 allows a bounded-staleness read (READONLY connections).
+    pub async fn apply<K: KvStore>(self, kv: &K, max_staleness_ms: u64) -> Result<Reply, RedisError> {
+        let snapshot = kv.get_stale(self.keys.iter().map(|k| kv_key(k)).collect(), max_staleness_ms).await?;
         // Keys of another type read as null rather than failing the whole command.
         let values = snapshot.states.iter().map(|state| Reply::bulk_or_null(read_string(state).ok().flatten()));
         Ok(Reply::Array(values.collect()))

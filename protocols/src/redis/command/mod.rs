@@ -42,6 +42,7 @@ mod persist;
 mod ping;
 mod pubsub;
 mod rename;
+mod replica_reads;
 mod reset;
 mod script;
 mod select;
@@ -143,6 +144,7 @@ enum Kind {
     DbSize,
     Flush,
     Get(get::Get),
+    ReplicaReads(replica_reads::ReplicaReads),
     Set(set::Set),
     GetDel(getdel::GetDel),
     GetEx(getex::GetEx),
@@ -268,6 +270,7 @@ impl Command {
             | Kind::Select(_)
             | Kind::Quit
             | Kind::Client(_)
+            | Kind::ReplicaReads(_)
             | Kind::Config(_)
             | Kind::Info(_)
             | Kind::DbSize
@@ -339,6 +342,9 @@ impl Kind {
             "auth" => Kind::Auth(auth::Auth::parse(args)?),
             "select" => Kind::Select(select::Select::parse(args)?),
             "quit" => Kind::Quit,
+            "readonly" | "readwrite" | "client|staleness" => {
+                Kind::ReplicaReads(replica_reads::ReplicaReads::parse(name, args)?)
+            }
             n if n.starts_with("client|") => Kind::Client(client::Client::parse(n, args)?),
             "command" => Kind::CommandInfo(command_info::CommandInfo::All),
             n if n.starts_with("command|") => Kind::CommandInfo(command_info::CommandInfo::parse(n, args)?),
@@ -496,6 +502,16 @@ fn reply_of(result: Result<Reply, RedisError>) -> Reply {
     }
 }
 
+/// The staleness bound a plain read of this connection may use: reads inside a transaction
+/// (MULTI/EXEC, scripts) read its snapshot instead.
+fn read_staleness_ms<K: KvStore>(session: &Session, kv: &K) -> u64 {
+    if kv.in_transaction() {
+        0
+    } else {
+        session.read_staleness_ms()
+    }
+}
+
 /// Runs a command (never a transaction step, so that EXEC can run queued commands through
 /// this against a [`super::transaction::Transaction`] without recursing).
 async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &ServerContext) -> Result<Reply, RedisError> {
@@ -507,15 +523,16 @@ async fn run<K: KvStore>(kind: Kind, session: &mut Session, kv: &K, ctx: &Server
         Kind::Select(c) => c.apply(session),
         Kind::Quit => Ok(Reply::ok()),
         Kind::Client(c) => c.apply(session, ctx),
+        Kind::ReplicaReads(c) => Ok(c.apply(session, ctx)),
         Kind::CommandInfo(c) => c.apply(),
         Kind::Info(c) => c.apply(kv, ctx).await,
         Kind::DbSize => dbsize::apply(kv).await,
         Kind::Flush => flush::apply(kv).await,
-        Kind::Get(c) => c.apply(kv).await,
+        Kind::Get(c) => c.apply(kv, read_staleness_ms(session, kv)).await,
         Kind::Set(c) => c.apply(kv).await,
         Kind::GetDel(c) => c.apply(kv).await,
         Kind::GetEx(c) => c.apply(kv).await,
-        Kind::MGet(c) => c.apply(kv).await,
+        Kind::MGet(c) => c.apply(kv, read_staleness_ms(session, kv)).await,
         Kind::MSet(c) => c.apply(kv).await,
         Kind::Del(c) => c.apply(kv).await,
         Kind::Exists(c) => c.apply(kv).await,

@@ -130,7 +130,7 @@ pub fn find(name: &[u8]) -> Option<&'static CommandSpec> {
     })
 }
 
-const CLIENT_SUBCOMMANDS: [CommandSpec; 11] = [
+const CLIENT_SUBCOMMANDS: [CommandSpec; 12] = [
     CommandSpec {
         name: "client|list",
         arity: -2,
@@ -182,6 +182,21 @@ const CLIENT_SUBCOMMANDS: [CommandSpec; 11] = [
         step: 0,
         acl_categories: &["@admin", "@slow", "@dangerous", "@connection"],
         summary: "Set client eviction mode for the current connection",
+        since: "7.0.0",
+        group: "connection",
+        complexity: "O(1)",
+        subcommands: &[],
+    },
+    // Strata's own: the connection's bound for bounded-staleness reads (docs/follower-reads.md).
+    CommandSpec {
+        name: "client|staleness",
+        arity: -2,
+        flags: &["noscript", "loading", "stale", "fast"],
+        first_key: 0,
+        last_key: 0,
+        step: 0,
+        acl_categories: &["@fast", "@connection"],
+        summary: "Set or get the staleness bound of the connection's replica reads (Strata)",
         since: "7.0.0",
         group: "connection",
         complexity: "O(1)",
