@@ -131,7 +131,10 @@ async fn the_breaker_bounds_retries_to_a_dead_leader_and_traffic_recovers() {
     let trips = gateway_metric(&cluster, "strata_gateway_breaker_trips_total", "range=\"1\"").await;
     let open = gateway_metric(&cluster, "strata_gateway_breaker_open", "range=\"1\"").await;
     eprintln!("breaker test: {rpcs_to_dead} RPCs to the dead leader, {trips} trips");
-    assert!(trips >= 1, "the breaker opened on the dead leader");
+    // The breaker trips after 3 failures in a row per kind of batch (gets, writes); when the
+    // gateway learns of the new leader before that (its routes refresh from the catalog
+    // stream), it never needs to, and fewer RPCs reached the dead node.
+    assert!(trips >= 1 || rpcs_to_dead < 2 * 3, "{rpcs_to_dead} RPCs to the dead leader and the breaker never opened");
     assert_eq!(open, 0, "and closed again for the new leader");
     // Threshold (3) plus one probe per backoff step (100, 200, 400, 800 ms, 2 s, ...) during
     // the election, per kind of batch (gets and writes), with slack for scheduling.
