@@ -52,7 +52,6 @@ notifications     | sns | | test_sns.py
 storage-class     | storage_class | storage_class |
 object-ownership  | object_ownership | ownership |
 acl               | | acl grant access_bucket |
-tagging           | tagging | tagging tags |
 rgw-only          | fails_on_aws | |
 sigv2             | auth_aws2 | aws2 |
 post-object       | | post_object |
