@@ -109,6 +109,12 @@ async fn aws_cli_drives_strata_dev() {
     let dev = Dev::start(dir.path());
     let version = dev.ok(&["--version"]);
     assert!(version.starts_with("aws-cli/2."), "the Debian aws CLI v2: {version}");
+    // The ports are printed before the cluster has elected its leaders; wait until S3 answers.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !dev.aws(&["s3api", "list-buckets"]).status.success() {
+        assert!(std::time::Instant::now() < deadline, "strata dev's S3 never answered list-buckets");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 
     assert_eq!(dev.ok(&["s3api", "create-bucket", "--bucket", "cli"]), "/cli");
     assert!(dev.ok(&["s3api", "list-buckets", "--query", "Buckets[].Name"]).contains("cli"));

@@ -62,6 +62,9 @@ async fn send_loop(channel: Channel, mut rx: mpsc::UnboundedReceiver<Pending>) {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
+                // The sender gave up waiting (openraft timed the append out and will send it
+                // again): do not ship the stale copy, nor hold its megabytes.
+                Ok(p) if p.1.is_closed() => continue,
                 Ok(p) => {
                     bytes += p.0.payload.len();
                     batch.push(p);

@@ -135,10 +135,20 @@ enum RpcKind {
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<NodeId>> {
-        self.call(RpcKind::Append, &rpc, &option).await
+        // openraft gives every AppendEntries one heartbeat interval and counts entries, not
+        // bytes: 64 entries of megabyte S3 chunks cannot cross in that time, and a leader
+        // catching a follower up would resend them forever. Send a prefix within a byte
+        // budget and report how far it got (openraft's PartialSuccess), so catching up
+        // proceeds a few megabytes per round trip.
+        let sent_to = truncate_to_budget(&mut rpc.entries, APPEND_BYTES_BUDGET);
+        let response = self.call(RpcKind::Append, &rpc, &option).await?;
+        Ok(match (response, sent_to) {
+            (AppendEntriesResponse::Success, Some(last)) => AppendEntriesResponse::PartialSuccess(Some(last)),
+            (other, _) => other,
+        })
     }
 
     async fn install_snapshot(
@@ -155,5 +165,58 @@ impl RaftNetwork<TypeConfig> for PeerClient {
 
     fn backoff(&self) -> openraft::network::Backoff {
         openraft::network::Backoff::new(std::iter::repeat(Duration::from_millis(200)))
+    }
+}
+
+/// Entry bytes one AppendEntries carries when it has more than one entry to send.
+const APPEND_BYTES_BUDGET: usize = 4 << 20;
+
+/// Keeps the longest prefix of `entries` (at least one) whose encoded size fits `budget`; when
+/// entries were cut, returns the log id of the last one kept.
+fn truncate_to_budget<E: Serialize + openraft::RaftLogId<NodeId>>(
+    entries: &mut Vec<E>,
+    budget: usize,
+) -> Option<openraft::LogId<NodeId>> {
+    let mut used = 0usize;
+    let mut keep = 0usize;
+    for entry in entries.iter() {
+        let size = postcard::experimental::serialized_size(entry).unwrap_or(usize::MAX);
+        if keep > 0 && used.saturating_add(size) > budget {
+            break;
+        }
+        used = used.saturating_add(size);
+        keep += 1;
+    }
+    if keep >= entries.len() {
+        return None;
+    }
+    entries.truncate(keep);
+    entries.last().map(|e| *e.get_log_id())
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId};
+
+    use super::*;
+
+    fn blank(index: u64) -> Entry<TypeConfig> {
+        Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), index), payload: EntryPayload::Blank }
+    }
+
+    #[test]
+    fn entries_past_the_budget_wait_for_the_next_round_but_one_always_goes() {
+        let mut entries: Vec<_> = (1..=10).map(blank).collect();
+        let one = postcard::experimental::serialized_size(&entries[0]).unwrap();
+        let cut = truncate_to_budget(&mut entries, one * 3);
+        assert_eq!(entries.len(), 3);
+        assert_eq!(cut.map(|l| l.index), Some(3));
+
+        let mut whole: Vec<_> = (1..=3).map(blank).collect();
+        assert_eq!(truncate_to_budget(&mut whole, usize::MAX), None, "nothing cut, nothing to report");
+        assert_eq!(whole.len(), 3);
+
+        let mut big: Vec<_> = (1..=2).map(blank).collect();
+        assert_eq!(truncate_to_budget(&mut big, 0).map(|l| l.index), Some(1), "one entry even over the budget");
     }
 }
