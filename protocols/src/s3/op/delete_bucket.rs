@@ -9,14 +9,13 @@
 //! Multipart uploads still open do not keep the bucket alive: as on AWS, they are aborted with
 //! it (none can start once the mark is set, and none can complete past it).
 
-use bytes::Bytes;
 use s3s::dto::{DeleteBucketInput, DeleteBucketOutput};
 use s3s::{S3Request, S3Response};
 
 use crate::kv::{Expiry, KvStore, Mutation};
 use crate::redis::transaction::Transaction;
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::store::keys::{bucket_key, object_range, upload_of, upload_range};
+use crate::s3::store::keys::{bucket_key, key_after, object_range, upload_of, upload_range};
 use crate::s3::store::multipart::abort_upload;
 use crate::s3::store::records::{decode, encode, BucketRecord, BucketState};
 use crate::s3::store::{bucket_in, commit, Retry};
@@ -55,7 +54,7 @@ async fn abort_open_uploads<K: KvStore>(kv: &K, bucket: &str, ts: u64) -> S3Resu
             }
         }
         match page.last() {
-            Some(last) if page.len() == 1000 => from = Bytes::from([&last.key[..], &[0]].concat()),
+            Some(last) if page.len() == 1000 => from = key_after(&last.key),
             _ => return Ok(()),
         }
     }

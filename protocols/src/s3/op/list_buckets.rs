@@ -1,13 +1,12 @@
 //! ListBuckets: live buckets in name order, with `prefix`, `max-buckets` and a continuation
 //! token (the last name of the previous page) for paging.
 
-use bytes::Bytes;
 use s3s::dto::{Bucket, ListBucketsInput, ListBucketsOutput};
 use s3s::{S3Request, S3Response};
 
 use crate::kv::KvStore;
 use crate::s3::error::{S3Error, S3Result};
-use crate::s3::store::keys::{bucket_key, bucket_name_of, bucket_range};
+use crate::s3::store::keys::{bucket_key, bucket_name_of, bucket_range, key_after};
 use crate::s3::store::records::{decode, BucketRecord, BucketState};
 
 const PAGE: usize = 1000;
@@ -32,7 +31,7 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListBucketsInput>) -> S3Resu
         from = start;
     }
     if let Some(after) = &after {
-        from = from.max(Bytes::from([&bucket_key(after)[..], &[0]].concat()));
+        from = from.max(key_after(&bucket_key(after)));
     }
     let mut buckets = Vec::new();
     let mut more = false;
@@ -58,7 +57,7 @@ pub async fn run<K: KvStore>(kv: &K, req: S3Request<ListBucketsInput>) -> S3Resu
             });
         }
         match page.last() {
-            Some(last) if page.len() == PAGE => from = Bytes::from([&last.key[..], &[0]].concat()),
+            Some(last) if page.len() == PAGE => from = key_after(&last.key),
             _ => break,
         }
     }

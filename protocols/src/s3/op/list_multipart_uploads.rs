@@ -2,7 +2,6 @@
 //! delimiter (keys folded into CommonPrefixes, each counted once toward max-uploads, as
 //! ListObjects does), key-marker / upload-id-marker and max-uploads.
 
-use bytes::Bytes;
 use s3s::dto::{CommonPrefix, Initiator, ListMultipartUploadsInput, ListMultipartUploadsOutput, MultipartUpload};
 use s3s::{S3Request, S3Response};
 
@@ -10,7 +9,7 @@ use super::{owner, timestamp, KeyEncoder};
 use crate::kv::KvStore;
 use crate::s3::error::{S3Error, S3Result};
 use crate::s3::store::get_bucket;
-use crate::s3::store::keys::{upload_of, upload_range};
+use crate::s3::store::keys::{key_after, upload_of, upload_range};
 use crate::s3::store::listing::common_prefix;
 use crate::s3::store::multipart::{format_upload_id, parse_upload_id};
 use crate::s3::store::records::{decode, UploadRecord};
@@ -86,7 +85,7 @@ pub async fn run<K: KvStore>(
             });
         }
         match page.last() {
-            Some(last) if page.len() == 1000 => from = Bytes::from([&last.key[..], &[0]].concat()),
+            Some(last) if page.len() == 1000 => from = key_after(&last.key),
             _ => break,
         }
     }

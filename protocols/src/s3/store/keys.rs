@@ -175,6 +175,13 @@ fn prefixed(prefix: u8, rest: &[u8]) -> Bytes {
 }
 
 /// The smallest key above every key that starts with `prefix`.
+/// The smallest KV key above `key`: where the next page of a scan starts.
+pub fn key_after(key: &[u8]) -> Bytes {
+    let mut next = key.to_vec();
+    next.push(0);
+    Bytes::from(next)
+}
+
 pub fn prefix_end(prefix: &[u8]) -> Bytes {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {

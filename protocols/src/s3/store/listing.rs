@@ -3,9 +3,7 @@
 //! max-keys) and a start position, read at one snapshot timestamp so the pages of one request
 //! agree.
 
-use bytes::Bytes;
-
-use super::keys::{object_key, object_name_of, object_range, prefix_end};
+use super::keys::{key_after, object_key, object_name_of, object_range, prefix_end};
 use super::records::{decode, ObjectManifest};
 use crate::kv::KvStore;
 use crate::s3::error::S3Result;
@@ -116,13 +114,6 @@ pub fn common_prefix(key: &str, prefix: &str, delimiter: &str) -> Option<String>
     let rest = key.strip_prefix(prefix)?;
     let at = rest.find(delimiter)?;
     Some(format!("{prefix}{}", &rest[..at + delimiter.len()]))
-}
-
-/// The smallest KV key above `key`.
-fn key_after(key: &[u8]) -> Bytes {
-    let mut next = key.to_vec();
-    next.push(0);
-    Bytes::from(next)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::keys::{part_key, part_number_of, part_range, upload_key};
+use super::keys::{key_after, part_key, part_number_of, part_range, upload_key};
 use super::records::{decode, PartRecord, UploadRecord};
 use crate::kv::{KvStore, Mutation};
 use crate::redis::transaction::Transaction;
@@ -67,7 +67,7 @@ pub async fn list_parts<K: KvStore>(kv: &K, upload_id: u64, ts: u64) -> S3Result
             parts.push((number, decode(value)?, scanned.key.clone()));
         }
         match page.last() {
-            Some(last) if page.len() == 1000 => from = Bytes::from([&last.key[..], &[0]].concat()),
+            Some(last) if page.len() == 1000 => from = key_after(&last.key),
             _ => return Ok(parts),
         }
     }
